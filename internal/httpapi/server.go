@@ -1,0 +1,92 @@
+// Package httpapi serves the Claude Managed Agents API over HTTP. Handlers decode, call the
+// store or runner, and encode; errors are mapped to the Anthropic envelope in one place
+// (errors.go).
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/hangar-dev/hangar"
+)
+
+// Runner is what the API needs of the session runner (internal/runner).
+type Runner interface {
+	// Send appends client events to a session (one transaction, idempotent per key) and
+	// schedules the work they ask for. It returns the stored events.
+	Send(ctx context.Context, sessionID string, events []hangar.Event, idempotencyKey string) ([]hangar.Event, error)
+	// Delete stops any running turn of the session, deletes it and ends its streams.
+	Delete(ctx context.Context, sessionID string) error
+}
+
+// Hub delivers live events of a session (internal/pubsub).
+type Hub interface {
+	// Subscribe returns a channel of the session's events published from now on. The
+	// channel is closed when cancel is called or when the subscriber falls too far behind
+	// (it must then reconnect and resume from the store).
+	Subscribe(sessionID string) (events <-chan hangar.Event, cancel func())
+}
+
+// Sealer encrypts credential secrets (internal/vault).
+type Sealer interface {
+	Seal(plaintext []byte) (sealed []byte, keyID string, err error)
+}
+
+// Config holds the server's dependencies.
+type Config struct {
+	Store  hangar.Store
+	Blobs  hangar.BlobStore
+	Runner Runner
+	Hub    Hub
+	Sealer Sealer
+	Logger *slog.Logger
+	Clock  hangar.Clock
+	NewID  hangar.IDGen
+	// APIKey is the admin key every request must present.
+	APIKey string
+	// Engines lists the engine names agents may use (validated on create/update).
+	Engines []string
+	// MaxBodyBytes caps JSON request bodies; MaxFileBytes caps uploads.
+	MaxBodyBytes int64
+	MaxFileBytes int64
+	// Ready reports readiness for /healthz; nil means always ready.
+	Ready func() bool
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg     Config
+	store   hangar.Store
+	log     *slog.Logger
+	now     hangar.Clock
+	newID   hangar.IDGen
+	handler http.Handler
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = hangar.Now
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = hangar.NewID
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 32 << 20
+	}
+	if cfg.MaxFileBytes == 0 {
+		cfg.MaxFileBytes = 500 << 20
+	}
+	if len(cfg.Engines) == 0 {
+		cfg.Engines = hangar.Engines
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Clock, newID: cfg.NewID}
+	s.handler = s.middleware(s.routes())
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
