@@ -5,7 +5,10 @@ import "net/http"
 // routes lists the whole API. Paths are exactly where Anthropic serves them.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	h := func(pattern string, fn handlerFunc) { mux.Handle(pattern, s.adapt(fn)) }
+	h := func(pattern string, fn handlerFunc) {
+		s.patterns = append(s.patterns, pattern)
+		mux.Handle(pattern, s.adapt(fn))
+	}
 
 	mux.HandleFunc("GET /healthz", s.healthz)
 	h("GET /v1/openapi.json", s.openAPI)

@@ -62,6 +62,8 @@ type Server struct {
 	now     hangar.Clock
 	newID   hangar.IDGen
 	handler http.Handler
+	// patterns are the registered route patterns, in order; openapi.go documents them.
+	patterns []string
 }
 
 // New builds the server and its routes.

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/blob"
+	"github.com/hangar-dev/hangar/internal/httpapi"
+	"github.com/hangar-dev/hangar/internal/pubsub"
+	"github.com/hangar-dev/hangar/internal/runner"
+	"github.com/hangar-dev/hangar/internal/sqlstore"
+	"github.com/hangar-dev/hangar/internal/vault"
+)
+
+// App is one running Hangar: store, runner and HTTP API wired together. It owns the
+// lifecycle context under which all background work runs.
+type App struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	log     *slog.Logger
+	store   hangar.Store
+	hub     *pubsub.Hub
+	runner  *runner.Runner
+	handler http.Handler
+	apiKey  string
+}
+
+// newApp opens the data dir and wires everything. It prints where a generated API key was
+// written to stdout.
+func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer) (*App, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	apiKey := cfg.APIKey
+	if apiKey == "" {
+		key, created, err := loadOrCreateAPIKey(cfg.dataPath("api-key"))
+		if err != nil {
+			return nil, err
+		}
+		apiKey = key
+		if created {
+			fmt.Fprintf(stdout, "hangar: generated an admin API key in %s (mode 0600)\n", cfg.dataPath("api-key"))
+		} else {
+			fmt.Fprintf(stdout, "hangar: using the admin API key in %s\n", cfg.dataPath("api-key"))
+		}
+	}
+	keyring, err := openKeyring(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlstore.Open(ctx, cfg.dataPath("hangar.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	blobs, err := blob.NewDir(cfg.dataPath("files"))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("open file store: %w", err)
+	}
+
+	appCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	hub := pubsub.New(256)
+	run := runner.New(runner.Config{
+		Store:     store,
+		Hub:       hub,
+		Engines:   builtinEngines(),
+		Providers: builtinProviders(),
+		Logger:    log,
+	})
+	if err := run.Start(appCtx); err != nil {
+		cancel()
+		store.Close()
+		return nil, fmt.Errorf("start runner: %w", err)
+	}
+	api := httpapi.New(httpapi.Config{
+		Store:  store,
+		Blobs:  blobs,
+		Runner: run,
+		Hub:    hub,
+		Sealer: keyring,
+		Logger: log,
+		APIKey: apiKey,
+	})
+	return &App{ctx: appCtx, cancel: cancel, log: log, store: store, hub: hub, runner: run, handler: api, apiKey: apiKey}, nil
+}
+
+// openKeyring loads the vault key from HANGAR_VAULT_KEY or <data-dir>/vault-key.
+func openKeyring(cfg Config) (*vault.Keyring, error) {
+	var key []byte
+	var err error
+	if cfg.VaultKey != "" {
+		key, err = vault.ParseKey(cfg.VaultKey)
+		if err != nil {
+			return nil, fmt.Errorf("HANGAR_VAULT_KEY: %w", err)
+		}
+	} else if key, err = vault.LoadOrCreateKey(cfg.dataPath("vault-key")); err != nil {
+		return nil, fmt.Errorf("vault key: %w", err)
+	}
+	return vault.NewKeyring(key)
+}
+
+// Close stops background work and closes the store.
+func (a *App) Close() error {
+	a.cancel()
+	a.runner.Close()
+	a.hub.Close()
+	return a.store.Close()
+}

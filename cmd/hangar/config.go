@@ -1,0 +1,110 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Config is everything `hangar serve` reads from flags and the environment.
+type Config struct {
+	Addr      string
+	DataDir   string
+	APIKey    string
+	VaultKey  string
+	LogFormat string
+	LogLevel  string
+}
+
+const serveUsage = `Usage: hangar serve [flags]
+
+Flags:
+  --addr ADDR          listen address (env HANGAR_ADDR; default 127.0.0.1:4000)
+  --data-dir DIR       where the database, files and keys live (env HANGAR_DATA_DIR; default ./hangar-data)
+  --log-format FORMAT  text or json (env HANGAR_LOG_FORMAT; default text)
+  --log-level LEVEL    debug, info, warn or error (env HANGAR_LOG_LEVEL; default info)
+
+Environment:
+  HANGAR_API_KEY    the admin API key; when unset, one is generated on first start and kept in
+                    <data-dir>/api-key (mode 0600)
+  HANGAR_VAULT_KEY  base64 of 32 bytes encrypting vault secrets; when unset, one is generated
+                    and kept in <data-dir>/vault-key (mode 0600)
+`
+
+// parseConfig reads flags over environment over defaults.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	env := func(k, def string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := Config{APIKey: getenv("HANGAR_API_KEY"), VaultKey: getenv("HANGAR_VAULT_KEY")}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, serveUsage) }
+	fs.StringVar(&cfg.Addr, "addr", env("HANGAR_ADDR", "127.0.0.1:4000"), "")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("HANGAR_DATA_DIR", "./hangar-data"), "")
+	fs.StringVar(&cfg.LogFormat, "log-format", env("HANGAR_LOG_FORMAT", "text"), "")
+	fs.StringVar(&cfg.LogLevel, "log-level", env("HANGAR_LOG_LEVEL", "info"), "")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	switch cfg.LogFormat {
+	case "text", "json":
+	default:
+		return cfg, fmt.Errorf("--log-format: want text or json, got %q", cfg.LogFormat)
+	}
+	switch cfg.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return cfg, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", cfg.LogLevel)
+	}
+	return cfg, nil
+}
+
+// loadOrCreateAPIKey returns the key stored at path, creating it (mode 0600) if missing.
+// created reports whether a new key was written.
+func loadOrCreateAPIKey(path string) (key string, created bool, err error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		key = strings.TrimSpace(string(b))
+		if key == "" {
+			return "", false, fmt.Errorf("api key file %s is empty; delete it to generate a new key", path)
+		}
+		return key, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, fmt.Errorf("read api key: %w", err)
+	}
+	var buf [32]byte
+	if _, err := rand.Read(buf[:]); err != nil {
+		return "", false, fmt.Errorf("generate api key: %w", err)
+	}
+	key = "sk-hangar-" + base64.RawURLEncoding.EncodeToString(buf[:])
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", false, fmt.Errorf("create data dir: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", false, fmt.Errorf("write api key: %w", err)
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return "", false, fmt.Errorf("write api key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", false, fmt.Errorf("write api key: %w", err)
+	}
+	return key, true, nil
+}
