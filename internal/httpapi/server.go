@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/hangar-dev/hangar"
 )
@@ -52,6 +53,8 @@ type Config struct {
 	MaxFileBytes int64
 	// Ready reports readiness for /healthz; nil means always ready.
 	Ready func() bool
+	// SSEPing is the keep-alive interval of event streams; 0 means 15 seconds.
+	SSEPing time.Duration
 }
 
 // Server is the HTTP API.

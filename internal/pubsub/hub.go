@@ -1,0 +1,122 @@
+// Package pubsub fans out live session events to subscribers inside one process. It is
+// the single-node hub behind SSE streams: publishers never block, and a subscriber that
+// falls behind is dropped (its channel closed) so it reconnects and resumes from the store.
+package pubsub
+
+import (
+	"sync"
+
+	"github.com/hangar-dev/hangar"
+)
+
+// Hub is an in-process publish/subscribe hub keyed by session ID. The zero value is not
+// usable; call New. All methods are safe for concurrent use.
+type Hub struct {
+	buffer int
+
+	mu     sync.RWMutex
+	subs   map[string]map[*subscriber]struct{}
+	count  int
+	closed bool
+}
+
+// subscriber is one open subscription. ch is closed exactly once, under Hub.mu, when the
+// subscription is removed.
+type subscriber struct {
+	ch chan hangar.Event
+}
+
+// New returns a hub whose subscribers each buffer up to buffer events (minimum 1).
+func New(buffer int) *Hub {
+	if buffer < 1 {
+		buffer = 1
+	}
+	return &Hub{buffer: buffer, subs: make(map[string]map[*subscriber]struct{})}
+}
+
+// Subscribe returns a channel of the events of sessionID published from now on, and a
+// cancel func that closes it (idempotent). The channel is also closed when the subscriber
+// falls more than the hub's buffer behind, and when the hub is closed.
+func (h *Hub) Subscribe(sessionID string) (<-chan hangar.Event, func()) {
+	s := &subscriber{ch: make(chan hangar.Event, h.buffer)}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		close(s.ch)
+		return s.ch, func() {}
+	}
+	set := h.subs[sessionID]
+	if set == nil {
+		set = make(map[*subscriber]struct{})
+		h.subs[sessionID] = set
+	}
+	set[s] = struct{}{}
+	h.count++
+	h.mu.Unlock()
+	return s.ch, func() {
+		h.mu.Lock()
+		h.remove(sessionID, s)
+		h.mu.Unlock()
+	}
+}
+
+// remove drops s from sessionID's set and closes its channel; a no-op when already gone.
+// The caller holds h.mu for writing.
+func (h *Hub) remove(sessionID string, s *subscriber) {
+	set := h.subs[sessionID]
+	if _, ok := set[s]; !ok {
+		return
+	}
+	delete(set, s)
+	if len(set) == 0 {
+		delete(h.subs, sessionID)
+	}
+	h.count--
+	close(s.ch)
+}
+
+// Publish delivers ev to every subscriber of ev.SessionID without blocking. Subscribers
+// whose buffer is full are dropped.
+func (h *Hub) Publish(ev hangar.Event) {
+	var slow []*subscriber
+	h.mu.RLock()
+	for s := range h.subs[ev.SessionID] {
+		select {
+		case s.ch <- ev:
+		default:
+			slow = append(slow, s)
+		}
+	}
+	h.mu.RUnlock()
+	if len(slow) == 0 {
+		return
+	}
+	h.mu.Lock()
+	for _, s := range slow {
+		h.remove(ev.SessionID, s)
+	}
+	h.mu.Unlock()
+}
+
+// Subscribers returns the number of open subscriptions.
+func (h *Hub) Subscribers() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.count
+}
+
+// Close closes every subscription; later subscriptions get a closed channel and later
+// publishes are dropped.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return
+	}
+	h.closed = true
+	for id, set := range h.subs {
+		for s := range set {
+			h.remove(id, s)
+		}
+	}
+}

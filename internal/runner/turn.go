@@ -1,0 +1,412 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/engine"
+	"github.com/hangar-dev/hangar/internal/provider"
+)
+
+// startLoop starts the session's goroutine. The caller holds st.mu and r.life for reading
+// (so Close cannot be waiting yet).
+func (r *Runner) startLoop(st *session) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	st.active, st.done, st.cancel = true, make(chan struct{}), cancel
+	r.wg.Add(1)
+	go r.loop(ctx, st, st.done)
+}
+
+// loop runs the session's queued turns in order and exits when the queue is empty.
+func (r *Runner) loop(ctx context.Context, st *session, done chan struct{}) {
+	defer r.wg.Done()
+	defer close(done)
+	for {
+		st.mu.Lock()
+		if ctx.Err() != nil || st.deleted || len(st.queue) == 0 {
+			st.active = false
+			st.cancel()
+			st.mu.Unlock()
+			return
+		}
+		msg := st.queue[0]
+		st.queue = st.queue[1:]
+		st.turnActive, st.interrupt = true, false
+		st.mu.Unlock()
+
+		r.turn(ctx, st, msg)
+
+		st.mu.Lock()
+		st.turnActive, st.interrupt = false, false
+		st.clearPending()
+		st.answers = nil
+		st.mu.Unlock()
+	}
+}
+
+// turn is one user.message turn: status_running, the engine run with its events, tool
+// round trips, and the final status_idle.
+func (r *Runner) turn(ctx context.Context, st *session, msg hangar.Event) {
+	log := r.log.With("session", st.id, "message", msg.ID)
+	t := &turn{r: r, st: st, ids: map[string]string{}, since: r.now()}
+
+	st.mu.Lock()
+	if msg.ProcessedAt == nil {
+		if err := r.store.MarkProcessed(ctx, st.id, []string{msg.ID}, r.now()); err != nil {
+			st.mu.Unlock()
+			if ctx.Err() == nil {
+				log.Error("start turn", "err", err)
+			}
+			return
+		}
+	}
+	var sess hangar.Session
+	_, _, err := r.appendLocked(ctx, st, []hangar.Event{r.newEvent(hangar.EventStatusRunning, nil)}, "", func(s *hangar.Session) error {
+		s.Status = hangar.StatusRunning
+		sess = *s
+		return nil
+	})
+	st.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("start turn", "err", err)
+		}
+		return
+	}
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	run, err := r.startRun(runCtx, st, &sess, msg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		t.finish(ctx, msg, err, false)
+		return
+	}
+
+	events := run.Events()
+	var grace <-chan time.Time
+	interrupted := false
+	for events != nil {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if interrupted && ev.RequiresAction {
+				continue // nobody will answer it
+			}
+			if err := t.record(ctx, ev); err != nil {
+				if ctx.Err() == nil {
+					log.Error("record engine event", "type", ev.Type, "err", err)
+				}
+				cancelRun()
+			}
+		case <-st.signal:
+			st.mu.Lock()
+			answers, intr := st.answers, st.interrupt
+			st.answers, st.interrupt = nil, false
+			if intr {
+				st.clearPending()
+			}
+			st.mu.Unlock()
+			if intr && !interrupted {
+				interrupted = true
+				if err := run.Interrupt(ctx); err != nil {
+					log.Warn("interrupt run", "err", err)
+					cancelRun()
+				}
+				grace = time.After(r.cfg.InterruptGrace)
+			}
+			for _, a := range answers {
+				if interrupted {
+					break
+				}
+				t.answer(ctx, run, a)
+			}
+		case <-grace:
+			log.Warn("interrupted run did not end in time; cancelling it")
+			cancelRun()
+			grace = nil
+		case <-ctx.Done():
+			cancelRun()
+			for range events {
+			}
+			run.Wait()
+			return
+		}
+	}
+	err = run.Wait()
+	if ctx.Err() != nil {
+		return
+	}
+	t.finish(ctx, msg, err, interrupted)
+}
+
+// startRun acquires the session's sandbox (when the engine needs one) and starts the
+// engine.
+func (r *Runner) startRun(ctx context.Context, st *session, sess *hangar.Session, msg hangar.Event) (engine.Run, error) {
+	eng, err := r.engineFor(sess.Agent.Engine)
+	if err != nil {
+		return nil, err
+	}
+	var sb provider.Sandbox
+	if !eng.Capabilities().NoSandbox {
+		if sb, err = r.sandbox(ctx, st, sess); err != nil {
+			return nil, err
+		}
+	}
+	turns, err := r.turnCount(ctx, st, msg)
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		Content json.RawMessage `json:"content"`
+	}
+	json.Unmarshal(msg.Body, &body)
+	st.mu.Lock()
+	resume := st.resume
+	st.mu.Unlock()
+	return eng.Start(ctx, sb, engine.Spec{
+		Session: sess, Message: msg, Content: body.Content, Turn: turns, Resume: resume,
+		WorkDir: r.cfg.WorkDir, HomeDir: r.cfg.HomeDir,
+	})
+}
+
+// sandbox returns the session's sandbox, creating it on first use.
+func (r *Runner) sandbox(ctx context.Context, st *session, sess *hangar.Session) (provider.Sandbox, error) {
+	st.mu.Lock()
+	sb := st.sandbox
+	st.mu.Unlock()
+	if sb != nil {
+		return sb, nil
+	}
+	env, err := r.store.GetEnvironment(ctx, sess.EnvironmentID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.providerFor(env.Config.Provider)
+	if err != nil {
+		return nil, err
+	}
+	sb, err = p.Create(ctx, provider.Spec{SessionID: sess.ID, Environment: env.Config, WorkDir: r.cfg.WorkDir, HomeDir: r.cfg.HomeDir})
+	if err != nil {
+		return nil, &engine.Error{Type: "unknown_error", Message: "the session's sandbox could not be created", Err: err}
+	}
+	st.mu.Lock()
+	st.sandbox = sb
+	st.mu.Unlock()
+	return sb, nil
+}
+
+// turnCount returns the number of user.message turns of the session before msg (0-based
+// turn number of msg), counting them in the store the first time.
+func (r *Runner) turnCount(ctx context.Context, st *session, msg hangar.Event) (int, error) {
+	st.mu.Lock()
+	n := st.turns
+	st.mu.Unlock()
+	if n >= 0 {
+		return n, nil
+	}
+	msgs, err := r.userMessages(ctx, st.id)
+	if err != nil {
+		return 0, err
+	}
+	n = 0
+	for _, m := range msgs {
+		if m.Seq < msg.Seq {
+			n++
+		}
+	}
+	st.mu.Lock()
+	st.turns = n
+	st.mu.Unlock()
+	return n, nil
+}
+
+// userMessages lists every user.message of a session, oldest first.
+func (r *Runner) userMessages(ctx context.Context, sessionID string) ([]hangar.Event, error) {
+	var out []hangar.Event
+	f := hangar.EventFilter{Types: []string{hangar.EventUserMessage}, Page: hangar.Page{Limit: 100}}
+	for {
+		evs, page, err := r.store.ListEvents(ctx, sessionID, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, evs...)
+		if page.Next == "" || len(evs) == 0 {
+			return out, nil
+		}
+		c, err := hangar.DecodeCursor(page.Next)
+		if err != nil {
+			return nil, err
+		}
+		f.Page.Cursor = &c
+	}
+}
+
+// turn is the bookkeeping of one turn.
+type turn struct {
+	r  *Runner
+	st *session
+	// ids maps engine-local event IDs to stored IDs.
+	ids map[string]string
+	// since is when the session last went running (for Stats.ActiveSeconds).
+	since time.Time
+}
+
+// refFields names the body field that carries the stored ID of Event.Ref, by type.
+var refFields = map[string]string{
+	hangar.EventAgentToolResult: "tool_use_id",
+	"agent.mcp_tool_result":     "mcp_tool_use_id",
+	hangar.EventModelRequestEnd: "model_request_start_id",
+}
+
+// record stores and publishes one engine event; an event requiring action also puts the
+// session idle with stop_reason requires_action.
+func (t *turn) record(ctx context.Context, ev engine.Event) error {
+	st := t.st
+	if ev.Type == engine.EventResume {
+		st.mu.Lock()
+		st.resume = ev.Resume
+		st.mu.Unlock()
+		return nil
+	}
+	out := t.r.newEvent(ev.Type, nil)
+	body, err := t.body(ev)
+	if err != nil {
+		return err
+	}
+	out.Body = body
+	if ev.ID != "" {
+		t.ids[ev.ID] = out.ID
+	}
+	evs := []hangar.Event{out}
+
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	goIdle := false
+	if ev.RequiresAction {
+		answerType := hangar.EventUserCustomToolResult
+		if ev.Type != hangar.EventAgentCustomToolUse {
+			answerType = hangar.EventUserToolConfirmation
+		}
+		st.addPending(out.ID, pending{engineID: ev.ID, answerType: answerType})
+		evs = append(evs, t.r.idleEvent(hangar.StopReason{Type: "requires_action", EventIDs: append([]string(nil), st.order...)}))
+		goIdle = true
+	}
+	now := t.r.now()
+	_, _, err = t.r.appendLocked(ctx, st, evs, "", func(s *hangar.Session) error {
+		if ev.Usage != nil {
+			s.Usage.Add(*ev.Usage)
+		}
+		if goIdle && s.Status != hangar.StatusIdle {
+			s.Status = hangar.StatusIdle
+			s.Stats.ActiveSeconds += now.Sub(t.since).Seconds()
+		}
+		return nil
+	})
+	if err != nil && ev.RequiresAction {
+		st.removePending(out.ID)
+	}
+	return err
+}
+
+// body returns the stored body of an engine event: its Body with the stored ID of Ref
+// filled in.
+func (t *turn) body(ev engine.Event) (json.RawMessage, error) {
+	var raw json.RawMessage
+	if ev.Body != nil {
+		b, err := json.Marshal(ev.Body)
+		if err != nil {
+			return nil, err
+		}
+		raw = b
+	}
+	field, ok := refFields[ev.Type]
+	if ev.Ref == "" || !ok {
+		return raw, nil
+	}
+	m := map[string]json.RawMessage{}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, err
+		}
+	}
+	id, _ := json.Marshal(t.ids[ev.Ref])
+	m[field] = id
+	return json.Marshal(m)
+}
+
+// answer hands a client answer to the run, then reports the new status: running when
+// nothing else is pending, else idle with the remaining event IDs.
+func (t *turn) answer(ctx context.Context, run engine.Run, a answer) {
+	if err := run.Send(ctx, a.input()); err != nil {
+		t.r.log.Warn("send answer to run", "session", t.st.id, "event", a.event.ID, "err", err)
+	}
+	st := t.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var ev hangar.Event
+	status := hangar.StatusRunning
+	if len(st.order) == 0 {
+		ev = t.r.newEvent(hangar.EventStatusRunning, nil)
+		t.since = t.r.now()
+	} else {
+		ev = t.r.idleEvent(hangar.StopReason{Type: "requires_action", EventIDs: append([]string(nil), st.order...)})
+		status = hangar.StatusIdle
+	}
+	if _, _, err := t.r.appendLocked(ctx, st, []hangar.Event{ev}, "", func(s *hangar.Session) error {
+		s.Status = status
+		return nil
+	}); err != nil && ctx.Err() == nil {
+		t.r.log.Error("append status", "session", st.id, "err", err)
+	}
+}
+
+// finish ends a turn with status_idle end_turn, or, when the run failed, with
+// session.error and status_idle retries_exhausted, flushing the queued messages (marked
+// processed, never run) as CMA does when retries are exhausted.
+func (t *turn) finish(ctx context.Context, msg hangar.Event, runErr error, interrupted bool) {
+	r, st := t.r, t.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var processed []string
+	evs := []hangar.Event{r.idleEvent(hangar.StopReason{Type: "end_turn"})}
+	if runErr != nil && !interrupted {
+		typ, text := "unknown_error", "the agent engine failed"
+		var ee *engine.Error
+		if errors.As(runErr, &ee) {
+			typ, text = ee.Type, ee.Message
+		}
+		r.log.Warn("turn failed", "session", st.id, "message", msg.ID, "err", runErr)
+		evs = []hangar.Event{r.errorEvent(typ, text), r.idleEvent(hangar.StopReason{Type: "retries_exhausted"})}
+		for _, q := range st.queue {
+			processed = append(processed, q.ID)
+		}
+		st.queue = nil
+	}
+	now := r.now()
+	if len(processed) > 0 {
+		if err := r.store.MarkProcessed(ctx, st.id, processed, now); err != nil {
+			r.log.Error("mark processed", "session", st.id, "err", err)
+		}
+	}
+	if st.turns >= 0 {
+		st.turns += 1 + len(processed)
+	}
+	if _, _, err := r.appendLocked(ctx, st, evs, "", func(s *hangar.Session) error {
+		if s.Status == hangar.StatusRunning {
+			s.Stats.ActiveSeconds += now.Sub(t.since).Seconds()
+		}
+		s.Status = hangar.StatusIdle
+		return nil
+	}); err != nil && ctx.Err() == nil {
+		r.log.Error("end turn", "session", st.id, "err", err)
+	}
+}
