@@ -150,6 +150,7 @@ func TestE2EEnvironments(t *testing.T) {
 		if err != nil {
 			t.Fatalf("delete: %v", err)
 		}
+		checkShape(t, "environment delete", got)
 		if got.ID != e.ID || got.Type != "environment_deleted" {
 			t.Errorf("delete = %s", got.RawJSON())
 		}

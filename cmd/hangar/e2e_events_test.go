@@ -164,6 +164,8 @@ func TestE2ECustomToolRoundTrip(t *testing.T) {
 		t.Fatalf("first turn types %v, want %v", eventTypes(first), wantTypes)
 	}
 	use := first[2].AsAgentCustomToolUse()
+	checkShape(t, "agent.custom_tool_use", use)
+	checkShape(t, "session.status_idle", first[3].AsSessionStatusIdle())
 	if use.Name != "get_weather" || use.Input["city"] != "Paris" {
 		t.Errorf("custom_tool_use = %s", first[2].RawJSON())
 	}
@@ -191,6 +193,7 @@ func TestE2ECustomToolRoundTrip(t *testing.T) {
 	if !slices.Equal(eventTypes(second), wantTypes) {
 		t.Fatalf("second turn types %v, want %v", eventTypes(second), wantTypes)
 	}
+	checkShape(t, "user.custom_tool_result", second[0].AsUserCustomToolResult())
 	if id := second[0].AsUserCustomToolResult().CustomToolUseID; id != use.ID {
 		t.Errorf("custom_tool_use_id echoed as %q, want %q", id, use.ID)
 	}
@@ -249,6 +252,9 @@ func TestE2EInterrupt(t *testing.T) {
 		t.Errorf("interrupt not echoed on the stream: %v", types)
 	}
 	for _, ev := range rest {
+		if ev.Type == "user.interrupt" {
+			checkShape(t, "user.interrupt", ev.AsUserInterrupt())
+		}
 		if ev.Type == "user.interrupt" && ev.ID != sent[0].ID {
 			t.Errorf("streamed interrupt id %s, send returned %s", ev.ID, sent[0].ID)
 		}

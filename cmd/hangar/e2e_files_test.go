@@ -112,6 +112,7 @@ func TestE2EFiles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("delete: %v", err)
 		}
+		checkShape(t, "file delete", del)
 		if del.ID != id || del.Type != "file_deleted" {
 			t.Errorf("delete = %s", del.RawJSON())
 		}

@@ -220,6 +220,7 @@ func TestE2ESessionLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatalf("delete: %v", err)
 		}
+		checkShape(t, "session delete", got)
 		if got.ID != s3.ID || got.Type != "session_deleted" {
 			t.Errorf("delete = %s", got.RawJSON())
 		}

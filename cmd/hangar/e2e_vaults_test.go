@@ -50,6 +50,7 @@ func TestE2EVaults(t *testing.T) {
 		t.Fatalf("create static_bearer: %v", err)
 	}
 	noSecrets(t, "create static_bearer", sb.RawJSON())
+	checkShape(t, "static_bearer credential", sb)
 	if sb.Type != "vault_credential" || sb.VaultID != v.ID || sb.Auth.Type != "static_bearer" || sb.Auth.MCPServerURL != "https://mcp.example.com/github" || !strings.HasPrefix(sb.ID, "vcrd_") {
 		t.Errorf("static_bearer credential = %s", sb.RawJSON())
 	}
@@ -75,6 +76,7 @@ func TestE2EVaults(t *testing.T) {
 		t.Fatalf("create mcp_oauth: %v", err)
 	}
 	noSecrets(t, "create mcp_oauth", oa.RawJSON())
+	checkShape(t, "mcp_oauth credential", oa)
 	if oa.Auth.Type != "mcp_oauth" || !oa.Auth.ExpiresAt.Equal(expires) {
 		t.Errorf("mcp_oauth auth = %s", oa.Auth.RawJSON())
 	}
@@ -195,6 +197,7 @@ func TestE2EVaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("delete: %v", err)
 		}
+		checkShape(t, "credential delete", got)
 		if got.ID != sb.ID || got.Type != "vault_credential_deleted" {
 			t.Errorf("delete = %s", got.RawJSON())
 		}
@@ -223,6 +226,7 @@ func TestE2EVaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("delete vault: %v", err)
 		}
+		checkShape(t, "vault delete", del)
 		if del.ID != v.ID || del.Type != "vault_deleted" {
 			t.Errorf("delete vault = %s", del.RawJSON())
 		}

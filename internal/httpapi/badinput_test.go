@@ -296,7 +296,7 @@ func TestBadInput(t *testing.T) {
 			} else {
 				rec = apiDo(t, s, tc.method, path, body)
 			}
-			apiError(t, rec, tc.status, tc.typ)
+			t.Logf("%d %s", rec.Code, apiError(t, rec, tc.status, tc.typ))
 
 			if diff := cmp.Diff(before, storeSnapshot(t, st, f)); diff != "" {
 				t.Errorf("the failed request changed the store (-before +after):\n%s", diff)

@@ -406,7 +406,7 @@ func parseCreateAuth(raw json.RawMessage) (parsedAuth, error) {
 		if err := requireSecret("auth.access_token", p.AccessToken, credMaxToken); err != nil {
 			return parsedAuth{}, err
 		}
-		pub := mcpOAuthAuth{Type: typ, MCPServerURL: *p.MCPServerURL, ExpiresAt: utcPtr(p.ExpiresAt)}
+		pub := mcpOAuthAuth{Type: typ, MCPServerURL: *p.MCPServerURL, ExpiresAt: credUTC(p.ExpiresAt)}
 		sec := credSecrets{AccessToken: p.AccessToken.Reveal()}
 		if !isNull(p.Refresh) {
 			if pub.Refresh, err = parseRefresh("auth.refresh", p.Refresh, &sec); err != nil {
@@ -527,8 +527,8 @@ func parseRefresh(path string, raw json.RawMessage, sec *credSecrets) (*oauthRef
 	return &oauthRefreshAuth{
 		TokenEndpoint:     *p.TokenEndpoint,
 		ClientID:          *p.ClientID,
-		Scope:             nonEmpty(p.Scope),
-		Resource:          nonEmpty(p.Resource),
+		Scope:             credNonEmpty(p.Scope),
+		Resource:          credNonEmpty(p.Resource),
 		TokenEndpointAuth: tokenEndpointAuth{Type: typ},
 	}, nil
 }
@@ -643,7 +643,7 @@ func (s *Server) updateAuth(c *hangar.Credential, raw json.RawMessage, now time.
 				if !t.After(now) {
 					return invalidf("auth.expires_at: must be in the future")
 				}
-				pub.ExpiresAt = utcPtr(&t)
+				pub.ExpiresAt = credUTC(&t)
 			}
 		}
 		if !isNull(p.Refresh) {
@@ -744,7 +744,7 @@ func updateRefresh(path string, raw json.RawMessage, ref *oauthRefreshAuth) ([]f
 		if err := checkLen(path+".scope", *p.Scope, 0, credMaxOAuthField); err != nil {
 			return nil, err
 		}
-		ref.Scope = nonEmpty(p.Scope) // "" clears the scope
+		ref.Scope = credNonEmpty(p.Scope) // "" clears the scope
 	}
 	if !isNull(p.TokenEndpointAuth) {
 		tea := path + ".token_endpoint_auth"
@@ -802,14 +802,14 @@ func requireSecret(field string, s *hangar.Secret, max int) error {
 	return checkLen(field, s.Reveal(), 1, max)
 }
 
-func nonEmpty(s *string) *string {
+func credNonEmpty(s *string) *string {
 	if s == nil || *s == "" {
 		return nil
 	}
 	return s
 }
 
-func utcPtr(t *time.Time) *time.Time {
+func credUTC(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
 	}

@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/blob"
 )
 
 // filePart is one part of a test upload.
@@ -113,13 +115,51 @@ func allBytes() []byte {
 	return append(b, "\r\n--boundary-lookalike--\r\n"...)
 }
 
+// fileBlobStore is a blob store under test with a way to count what it holds.
+type fileBlobStore struct {
+	hangar.BlobStore
+	count    func() int
+	seekable bool
+}
+
+// fileBlobStores returns the blob stores the file tests run against: the in-memory fake
+// (streamed with io.Copy), a seekable fake, and the real blob.Dir.
+func fileBlobStores(t *testing.T) map[string]func() fileBlobStore {
+	return map[string]func() fileBlobStore{
+		"memory": func() fileBlobStore {
+			b := newFileBlobs(false)
+			return fileBlobStore{b, b.count, false}
+		},
+		"memory-seekable": func() fileBlobStore {
+			b := newFileBlobs(true)
+			return fileBlobStore{b, b.count, true}
+		},
+		"blob.Dir": func() fileBlobStore {
+			dir := t.TempDir()
+			d, err := blob.NewDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			count := func() int {
+				entries, err := os.ReadDir(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return len(entries) // temporary files included
+			}
+			return fileBlobStore{d, count, true}
+		},
+	}
+}
+
 func TestFileUploadDownloadRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, seekable := range []bool{false, true} {
-		t.Run(fmt.Sprintf("seekable=%t", seekable), func(t *testing.T) {
+	for name, mk := range fileBlobStores(t) {
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			blobs := newFileBlobs(seekable)
-			srv, _ := newTestServer(t, func(c *Config) { c.Blobs = blobs })
+			blobs := mk()
+			seekable := blobs.seekable
+			srv, _ := newTestServer(t, func(c *Config) { c.Blobs = blobs.BlobStore })
 			content := allBytes()
 
 			rec := fileUpload(t, srv, filePart{field: "file", filename: "data.bin", contentType: "application/x-custom", content: content})
@@ -179,29 +219,35 @@ func TestFileUploadDownloadRoundTrip(t *testing.T) {
 
 func TestFileUploadTooLarge(t *testing.T) {
 	t.Parallel()
-	blobs := newFileBlobs(false)
-	srv, st := newTestServer(t, func(c *Config) {
-		c.Blobs = blobs
-		c.MaxFileBytes = 1024
-	})
-	// Exactly the limit is fine.
-	fileUploadOK(t, srv, filePart{field: "file", filename: "ok.bin", content: bytes.Repeat([]byte{7}, 1024)})
+	for name, mk := range fileBlobStores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			blobs := mk()
+			srv, st := newTestServer(t, func(c *Config) {
+				c.Blobs = blobs.BlobStore
+				c.MaxFileBytes = 1024
+			})
+			// Exactly the limit is fine.
+			fileUploadOK(t, srv, filePart{field: "file", filename: "ok.bin", content: bytes.Repeat([]byte{7}, 1024)})
 
-	for _, size := range []int{1025, 64 << 10, 3 << 20} {
-		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			rec := fileUpload(t, srv, filePart{field: "file", filename: "big.bin", content: bytes.Repeat([]byte{7}, size)})
-			apiError(t, rec, http.StatusRequestEntityTooLarge, "request_too_large")
+			for _, size := range []int{1025, 64 << 10, 3 << 20} {
+				rec := fileUpload(t, srv, filePart{field: "file", filename: "big.bin", content: bytes.Repeat([]byte{7}, size)})
+				msg := apiError(t, rec, http.StatusRequestEntityTooLarge, "request_too_large")
+				if !strings.Contains(msg, "1024") {
+					t.Errorf("413 message %q does not state the limit", msg)
+				}
+			}
+			if n := blobs.count(); n != 1 {
+				t.Errorf("%d blobs stored, want only the file within the limit", n)
+			}
+			files, _, err := st.ListFiles(context.Background(), hangar.FileFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) != 1 {
+				t.Errorf("%d files stored, want 1", len(files))
+			}
 		})
-	}
-	if n := blobs.count(); n != 1 {
-		t.Errorf("%d blobs stored, want only the file within the limit", n)
-	}
-	files, _, err := st.ListFiles(context.Background(), hangar.FileFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != 1 {
-		t.Errorf("%d files stored, want 1", len(files))
 	}
 }
 

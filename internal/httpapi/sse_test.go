@@ -17,8 +17,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/google/go-cmp/cmp"
 	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/engine"
+	"github.com/hangar-dev/hangar/internal/engine/scripted"
+	"github.com/hangar-dev/hangar/internal/provider"
+	"github.com/hangar-dev/hangar/internal/provider/memory"
+	"github.com/hangar-dev/hangar/internal/pubsub"
+	"github.com/hangar-dev/hangar/internal/runner"
 )
 
 // sseFrame is one parsed server-sent event.
@@ -62,7 +70,9 @@ func getStream(t *testing.T, ts *httptest.Server, sessionID, query string, heade
 		t.Fatal(err)
 	}
 	for k, vs := range header {
-		req.Header[k] = vs
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	req.Header.Set("x-api-key", testAPIKey)
 	req.Header.Set("Accept", "text/event-stream")
@@ -452,9 +462,14 @@ func TestSSERequestErrors(t *testing.T) {
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			req := httptest.NewRequest("GET", tt.path, nil)
+			// Bounded, so a request wrongly accepted as a stream fails instead of hanging.
+			ctx, cancel := context.WithTimeout(context.Background(), streamTimeout)
+			defer cancel()
+			req := httptest.NewRequestWithContext(ctx, "GET", tt.path, nil)
 			for k, vs := range tt.header {
-				req.Header[k] = vs
+				for _, v := range vs {
+					req.Header.Add(k, v)
+				}
 			}
 			req.Header.Set("x-api-key", testAPIKey)
 			rec := httptest.NewRecorder()
@@ -512,5 +527,239 @@ func checkGoldenText(t *testing.T, name, text string) {
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
+	}
+}
+
+// --- with the real runner (internal/runner), hub (internal/pubsub), scripted engine and
+// memory provider
+
+// runnerEnv is a server wired like production, on the scripted engine.
+type runnerEnv struct {
+	*sessionEnv
+	ts     *httptest.Server
+	runner *runner.Runner
+	hub    *pubsub.Hub
+	envID  string
+	agents int
+}
+
+func newRunnerEnv(t *testing.T) *runnerEnv {
+	t.Helper()
+	re := &runnerEnv{hub: pubsub.New(1024)}
+	e := newSessionEnv(t, func(c *Config) {
+		engines := engine.NewRegistry()
+		engines.Register(hangar.EngineScripted, scripted.New)
+		providers := provider.NewRegistry()
+		mem := &memory.Provider{}
+		providers.Register("memory", func(json.RawMessage, provider.Deps) (provider.Provider, error) { return mem, nil })
+		re.runner = runner.New(runner.Config{Store: c.Store, Hub: re.hub, Engines: engines, Providers: providers, Clock: c.Clock, NewID: c.NewID})
+		c.Runner, c.Hub = re.runner, re.hub
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := re.runner.Start(ctx); err != nil {
+		t.Fatalf("start runner: %v", err)
+	}
+	re.sessionEnv = e
+	re.ts = httptest.NewServer(e.srv)
+	t.Cleanup(func() {
+		re.ts.Close()
+		re.runner.Close()
+		cancel()
+		re.hub.Close()
+	})
+	re.envID = e.environment("env").ID
+	return re
+}
+
+// scriptedSession creates an agent following script (nil: the default echo) and a session.
+func (re *runnerEnv) scriptedSession(script string) string {
+	re.t.Helper()
+	re.agents++
+	a := re.agent(fmt.Sprintf("scripted-%d", re.agents), 1)
+	if script != "" {
+		if _, err := re.store.UpdateAgent(re.ctx(), a.ID, re.clock(), func(a *hangar.Agent) error {
+			a.Metadata = map[string]string{scripted.MetadataKey: script}
+			return nil
+		}); err != nil {
+			re.t.Fatal(err)
+		}
+	}
+	return re.session(fmt.Sprintf(`{"agent":%q,"environment_id":%q}`, a.ID, re.envID)).ID
+}
+
+// until reads frames up to and including the first of type typ.
+func (s *sseStream) until(typ string) []sseFrame {
+	s.t.Helper()
+	var out []sseFrame
+	for {
+		f := s.next()
+		out = append(out, f)
+		if f.Event == typ {
+			return out
+		}
+	}
+}
+
+func withoutSpanFrames(fs []sseFrame) []string {
+	var out []string
+	for _, f := range fs {
+		if !strings.HasPrefix(f.Event, "span.") {
+			out = append(out, f.Event)
+		}
+	}
+	return out
+}
+
+func TestSSEWithRunner(t *testing.T) {
+	t.Parallel()
+	re := newRunnerEnv(t)
+
+	t.Run("a turn streams in order and resumes", func(t *testing.T) {
+		id := re.scriptedSession("")
+		s := openStream(t, re.ts, id, "", nil)
+		apiOK(t, re.srv, "POST", "/v1/sessions/"+id+"/events", `{"events":[`+userMessage("hello")+`]}`, nil)
+		turn := s.until(hangar.EventStatusIdle)
+		want := []string{"user.message", "session.status_running", "span.model_request_start", "agent.message", "span.model_request_end", "session.status_idle"}
+		if diff := cmp.Diff(want, frameEvents(turn)); diff != "" {
+			t.Fatalf("events (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(seqs(1, 6), frameIDs(turn)); diff != "" {
+			t.Errorf("ids (-want +got):\n%s", diff)
+		}
+		if !strings.Contains(turn[3].Data, `"echo: hello"`) {
+			t.Errorf("agent.message = %s", turn[3].Data)
+		}
+		s.close()
+
+		apiOK(t, re.srv, "POST", "/v1/sessions/"+id+"/events", `{"events":[`+userMessage("again")+`]}`, nil)
+		r := openStream(t, re.ts, id, "", http.Header{"Last-Event-ID": {"6"}})
+		missed := r.until(hangar.EventStatusIdle)
+		if diff := cmp.Diff(seqs(7, 12), frameIDs(missed)); diff != "" {
+			t.Errorf("resumed ids (-want +got):\n%s", diff)
+		}
+		var page eventPage
+		apiOK(t, re.srv, "GET", "/v1/sessions/"+id+"/events", "", &page)
+		if len(page.Data) != 12 {
+			t.Errorf("%d stored events, want 12", len(page.Data))
+		}
+	})
+
+	t.Run("custom tool round trip", func(t *testing.T) {
+		id := re.scriptedSession(`{"turns":[{"steps":[{"custom_tool_use":{"name":"get_weather","input":{"city":"Paris"}}}]},{"steps":[{"message":"sunny"}]}]}`)
+		s := openStream(t, re.ts, id, "", nil)
+		apiOK(t, re.srv, "POST", "/v1/sessions/"+id+"/events", `{"events":[`+userMessage("weather?")+`]}`, nil)
+		first := s.until(hangar.EventStatusIdle)
+		if diff := cmp.Diff([]string{"user.message", "session.status_running", "agent.custom_tool_use", "session.status_idle"}, withoutSpanFrames(first)); diff != "" {
+			t.Fatalf("(-want +got):\n%s", diff)
+		}
+		var use eventJSON
+		for _, f := range first {
+			if f.Event == hangar.EventAgentCustomToolUse {
+				_ = json.Unmarshal([]byte(f.Data), &use)
+			}
+		}
+		if !strings.Contains(first[len(first)-1].Data, `"requires_action"`) {
+			t.Errorf("idle = %s", first[len(first)-1].Data)
+		}
+		msg := apiError(t, apiDo(t, re.srv, "POST", "/v1/sessions/"+id+"/events", `{"events":[{"type":"user.custom_tool_result","custom_tool_use_id":"sevt_nope"}]}`), 400, "invalid_request_error")
+		if !strings.Contains(msg, "sevt_nope") {
+			t.Errorf("message %q", msg)
+		}
+		var sent struct {
+			Data []eventJSON `json:"data"`
+		}
+		apiOK(t, re.srv, "POST", "/v1/sessions/"+id+"/events", fmt.Sprintf(`{"events":[{"type":"user.custom_tool_result","custom_tool_use_id":%q,"content":[{"type":"text","text":"clear sky"}]}]}`, use.ID), &sent)
+		if len(sent.Data) != 1 || sent.Data[0].ProcessedAt == nil {
+			t.Errorf("echo = %+v, want one event processed on receipt", sent.Data)
+		}
+		second := s.until(hangar.EventStatusIdle)
+		if diff := cmp.Diff([]string{"user.custom_tool_result", "session.status_running", "agent.message", "session.status_idle"}, withoutSpanFrames(second)); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a running session cannot be archived", func(t *testing.T) {
+		id := re.scriptedSession(`{"turns":[{"steps":[{"sleep_ms":600000}]}]}`)
+		s := openStream(t, re.ts, id, "", nil)
+		apiOK(t, re.srv, "POST", "/v1/sessions/"+id+"/events", `{"events":[`+userMessage("wait")+`]}`, nil)
+		s.until(hangar.EventStatusRunning)
+		apiError(t, apiDo(t, re.srv, "POST", "/v1/sessions/"+id+"/archive", ""), 409, "invalid_request_error")
+		apiOK(t, re.srv, "POST", "/v1/sessions/"+id+"/events", `{"events":[{"type":"user.interrupt"}]}`, nil)
+		idle := s.until(hangar.EventStatusIdle)
+		if !strings.Contains(idle[len(idle)-1].Data, `"end_turn"`) {
+			t.Errorf("idle after interrupt = %s", idle[len(idle)-1].Data)
+		}
+		var got sessionJSON
+		apiOK(t, re.srv, "POST", "/v1/sessions/"+id+"/archive", "", &got)
+		if got.ArchivedAt == nil {
+			t.Error("archived_at not set")
+		}
+		apiError(t, apiDo(t, re.srv, "POST", "/v1/sessions/"+id+"/events", `{"events":[`+userMessage("late")+`]}`), 409, "invalid_request_error")
+	})
+
+	t.Run("delete ends open streams", func(t *testing.T) {
+		id := re.scriptedSession("")
+		s := openStream(t, re.ts, id, "", nil)
+		apiOK(t, re.srv, "DELETE", "/v1/sessions/"+id, "", nil)
+		if f := s.next(); f.Event != hangar.EventSessionDeleted {
+			t.Errorf("frame %q, want session.deleted", f.Raw)
+		}
+		s.expectEOF()
+		apiError(t, apiDo(t, re.srv, "GET", "/v1/sessions/"+id+"/events/stream", ""), 404, "not_found_error")
+	})
+}
+
+// TestSSEWithSDK drives the stream with the official Go SDK: its decoder must see every
+// event with its type.
+func TestSSEWithSDK(t *testing.T) {
+	t.Parallel()
+	re := newRunnerEnv(t)
+	id := re.scriptedSession("")
+	c := anthropic.NewClient(option.WithBaseURL(re.ts.URL), option.WithAPIKey(testAPIKey), option.WithMaxRetries(0))
+	ctx, cancel := context.WithTimeout(context.Background(), streamTimeout)
+	defer cancel()
+
+	stream := c.Beta.Sessions.Events.StreamEvents(ctx, id, anthropic.BetaSessionEventStreamParams{})
+	defer stream.Close()
+	sent, err := c.Beta.Sessions.Events.Send(ctx, id, anthropic.BetaSessionEventSendParams{
+		Events: []anthropic.BetaManagedAgentsEventParamsUnion{{OfUserMessage: &anthropic.BetaManagedAgentsUserMessageEventParams{
+			Content: []anthropic.BetaManagedAgentsUserMessageEventParamsContentUnion{{OfText: &anthropic.BetaManagedAgentsTextBlockParam{Text: "from the sdk"}}},
+		}}},
+	})
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if len(sent.Data) != 1 || sent.Data[0].Type != "user.message" || sent.Data[0].ID == "" {
+		t.Fatalf("send echo = %s", sent.RawJSON())
+	}
+	var got []string
+	var said string
+	for stream.Next() {
+		ev := stream.Current()
+		got = append(got, ev.Type)
+		if ev.Type == hangar.EventAgentMessage {
+			said = ev.AsAgentMessage().Content[0].Text
+		}
+		if ev.Type == hangar.EventStatusIdle {
+			break
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	want := []string{"user.message", "session.status_running", "span.model_request_start", "agent.message", "span.model_request_end", "session.status_idle"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if said != "echo: from the sdk" {
+		t.Errorf("agent said %q", said)
+	}
+
+	list, err := c.Beta.Sessions.Events.List(ctx, id, anthropic.BetaSessionEventListParams{})
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	if len(list.Data) != len(want) || list.Data[0].ID != sent.Data[0].ID {
+		t.Errorf("list = %s", list.RawJSON())
 	}
 }

@@ -133,7 +133,7 @@ func checkMetadataPair(field, k string, v *string) error {
 		return invalidf("%s: keys must not be empty", field)
 	}
 	if n := charLen(k); n > maxMetadataKey {
-		return invalidf("%s: key %.20q... is longer than %d characters", field, k, maxMetadataKey)
+		return invalidf("%s: keys must be at most %d characters (got %d)", field, maxMetadataKey, n)
 	}
 	if v != nil && charLen(*v) > maxMetadataValue {
 		return invalidf("%s.%s: value is longer than %d characters", field, k, maxMetadataValue)

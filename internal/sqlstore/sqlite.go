@@ -25,7 +25,10 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// DB is a hangar.Store backed by a SQL database.
+// DB is a hangar.Store backed by a SQL database. It is safe for concurrent use.
+//
+// Update callbacks (fn, AppendRequest.Mutate) run inside the write transaction: they must
+// be quick and must not call back into the store, whose single writer connection they hold.
 type DB struct {
 	w *sql.DB // writes and read-modify-write transactions; one connection on SQLite
 	r *sql.DB // plain reads
@@ -82,7 +85,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 		for _, p := range append(common, extra...) {
 			q.Add("_pragma", p)
 		}
-		return "file:" + path + "?" + q.Encode()
+		return "file:" + uriPath.Replace(path) + "?" + q.Encode()
 	}
 
 	db := &DB{d: sqliteDialect}
@@ -129,6 +132,9 @@ func (db *DB) Close() error {
 	}
 	return err
 }
+
+// uriPath escapes what SQLite's URI file names treat specially.
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
 
 // queryer is what *sql.DB and *sql.Tx have in common.
 type queryer interface {
