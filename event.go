@@ -42,6 +42,9 @@ type Event struct {
 	Type        string
 	ProcessedAt *time.Time
 	Body        json.RawMessage
+	// Wire, when set, is the event's encoded wire JSON (MarshalJSON's output), computed
+	// once by a publisher fanning the event out to many streams. Never stored.
+	Wire json.RawMessage
 }
 
 // MarshalJSON writes the wire form: {"type", "id", ...Body fields, "processed_at"}.

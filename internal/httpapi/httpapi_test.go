@@ -244,8 +244,8 @@ func (r *tsRunner) Delete(ctx context.Context, sessionID string) error {
 // tsHub delivers nothing: subscriptions stay open until cancelled.
 type tsHub struct{}
 
-func (tsHub) Subscribe(string) (<-chan hangar.Event, func()) {
-	ch := make(chan hangar.Event)
+func (tsHub) Subscribe(string) (<-chan *hangar.Event, func()) {
+	ch := make(chan *hangar.Event)
 	var once sync.Once
 	return ch, func() { once.Do(func() { close(ch) }) }
 }

@@ -26,7 +26,7 @@ type Hub interface {
 	// Subscribe returns a channel of the session's events published from now on. The
 	// channel is closed when cancel is called or when the subscriber falls too far behind
 	// (it must then reconnect and resume from the store).
-	Subscribe(sessionID string) (events <-chan hangar.Event, cancel func())
+	Subscribe(sessionID string) (events <-chan *hangar.Event, cancel func())
 }
 
 // Sealer encrypts credential secrets (internal/vault).

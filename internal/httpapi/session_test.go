@@ -140,7 +140,7 @@ type fakeHub struct {
 }
 
 type fakeSub struct {
-	ch     chan hangar.Event
+	ch     chan *hangar.Event
 	closed bool
 }
 
@@ -166,8 +166,8 @@ func (h *fakeHub) subscribers() int {
 	return n
 }
 
-func (h *fakeHub) Subscribe(sessionID string) (<-chan hangar.Event, func()) {
-	sub := &fakeSub{ch: make(chan hangar.Event, 64)}
+func (h *fakeHub) Subscribe(sessionID string) (<-chan *hangar.Event, func()) {
+	sub := &fakeSub{ch: make(chan *hangar.Event, 64)}
 	h.mu.Lock()
 	if h.subs[sessionID] == nil {
 		h.subs[sessionID] = map[*fakeSub]bool{}
@@ -207,7 +207,7 @@ func (h *fakeHub) Publish(ev hangar.Event) {
 	defer h.mu.Unlock()
 	for sub := range h.subs[ev.SessionID] {
 		select {
-		case sub.ch <- ev:
+		case sub.ch <- &ev:
 		default:
 			h.drop(ev.SessionID, sub)
 		}

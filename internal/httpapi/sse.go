@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -60,13 +61,15 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	// Subscribe first, then check the session: a session deleted in between is reported
 	// as not found instead of leaving a stream that never ends.
 	live, cancel := s.cfg.Hub.Subscribe(id)
-	defer cancel()
 	if _, err := s.store.GetSession(ctx, id); err != nil {
+		cancel()
 		return err
 	}
 
 	sw := newSSEWriter(w, r)
 	if err := sw.open(); err != nil {
+		cancel()
+		sw.close()
 		return nil // the client is gone
 	}
 	last := int64(0)
@@ -77,10 +80,28 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 				s.log.ErrorContext(ctx, "replay events", "session_id", id, "request_id", w.Header().Get("request-id"), "err", err)
 				sw.fail(err)
 			}
+			cancel()
+			sw.close()
 			return nil
 		}
 	}
+	if sw.conn != nil {
+		// A hijacked stream outlives the handler: returning lets net/http release the
+		// connection's buffers and goroutines, leaving one small goroutine per idle stream.
+		// It ends when the client hangs up, a write fails, after session.deleted, or when
+		// the hub closes its subscription (server shutdown).
+		go s.pump(nil, sw, live, cancel, last)
+		return nil
+	}
+	s.pump(ctx.Done(), sw, live, cancel, last)
+	return nil
+}
 
+// pump writes live events (skipping those at or below last, already replayed) and pings
+// until the stream ends, then releases the subscription and the connection.
+func (s *Server) pump(done <-chan struct{}, sw *sseWriter, live <-chan *hangar.Event, cancel func(), last int64) {
+	defer sw.close()
+	defer cancel()
 	interval := s.cfg.SSEPing
 	if interval <= 0 {
 		interval = 15 * time.Second
@@ -89,27 +110,29 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	defer ping.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return nil
+		case <-done:
+			return
+		case <-sw.gone:
+			return
 		case <-ping.C:
 			if sw.ping() != nil {
-				return nil
+				return
 			}
 		case ev, ok := <-live:
 			if !ok {
-				return nil // dropped as a slow subscriber, or the hub is closing
+				return // dropped as a slow subscriber, or the hub is closing
 			}
 			if ev.Seq > 0 && ev.Seq <= last {
 				continue // already sent by the replay
 			}
-			if sw.event(ev) != nil {
-				return nil
+			if sw.event(*ev) != nil {
+				return
 			}
 			if ev.Seq > last {
 				last = ev.Seq
 			}
 			if ev.Type == hangar.EventSessionDeleted {
-				return nil
+				return
 			}
 		}
 	}
@@ -168,7 +191,22 @@ type sseWriter struct {
 	r     *http.Request
 	rc    *http.ResponseController
 	frame []byte
+	// conn is the hijacked connection of an HTTP/1.1 stream, written directly. Hijacking
+	// frees net/http's per-connection buffers and background reader goroutine, halving
+	// the memory of an idle stream (docs/benchmarks.md).
+	conn  net.Conn
+	reqID string
+	// gone is closed when a hijacked connection's client hangs up (nil otherwise).
+	gone chan struct{}
 }
+
+// writeTimeout bounds one write to a hijacked stream, so a client that stopped reading
+// cannot hold the handler forever.
+const writeTimeout = 30 * time.Second
+
+// maxKeptFrame is the largest frame buffer kept between events; bigger ones are dropped
+// after use so a single large event does not pin memory for the stream's lifetime.
+const maxKeptFrame = 4 << 10
 
 func newSSEWriter(w http.ResponseWriter, r *http.Request) *sseWriter {
 	return &sseWriter{w: w, r: r, rc: http.NewResponseController(w)}
@@ -184,10 +222,61 @@ func (sw *sseWriter) open() error {
 	if sw.r.ProtoMajor == 1 {
 		h.Set("Connection", "keep-alive")
 	}
+	if sw.r.ProtoMajor == 1 {
+		if conn, _, err := sw.rc.Hijack(); err == nil {
+			// Drop every reference into net/http's connection state so it can be freed.
+			sw.conn, sw.reqID = conn, h.Get("request-id")
+			sw.w, sw.r, sw.rc = nil, nil, nil
+			sw.gone = make(chan struct{})
+			go sw.watch()
+			return sw.writeHead(h)
+		}
+		// Not hijackable (a test recorder, a wrapping middleware): stream through net/http.
+	}
 	// A server-wide write timeout must not cut a stream that lives for hours.
 	_ = sw.rc.SetWriteDeadline(time.Time{})
 	sw.w.WriteHeader(http.StatusOK)
 	return sw.flush()
+}
+
+// writeHead writes the status line and headers on a hijacked connection. The body is
+// delimited by closing the connection, which every HTTP/1.1 client understands.
+func (sw *sseWriter) writeHead(h http.Header) error {
+	h.Set("Connection", "close")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	var b strings.Builder
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	if err := h.Write(&b); err != nil {
+		return err
+	}
+	b.WriteString("\r\n")
+	return sw.write([]byte(b.String()))
+}
+
+// watch notices the client hanging up: a stream's client sends nothing after its request,
+// so a read returns only at EOF or error, including when close ends the stream.
+func (sw *sseWriter) watch() {
+	defer close(sw.gone)
+	var b [1]byte
+	for {
+		if _, err := sw.conn.Read(b[:]); err != nil {
+			return
+		}
+	}
+}
+
+func (sw *sseWriter) requestID() string {
+	if sw.w == nil {
+		return sw.reqID
+	}
+	return sw.w.Header().Get("request-id")
+}
+
+// close closes a hijacked connection; net/http closes the others.
+func (sw *sseWriter) close() {
+	if sw.conn != nil {
+		sw.conn.Close()
+	}
 }
 
 // event writes one event frame. Events the store did not number (Seq 0) carry no id:
@@ -196,9 +285,12 @@ func (sw *sseWriter) event(ev hangar.Event) error {
 	if ev.Type == "" || strings.ContainsAny(ev.Type, "\r\n") {
 		return nil // cannot be framed; never produced by the runner
 	}
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return nil // a malformed stored body; skipping beats ending the stream
+	data := []byte(ev.Wire)
+	if data == nil {
+		var err error
+		if data, err = json.Marshal(ev); err != nil {
+			return nil // a malformed stored body; skipping beats ending the stream
+		}
 	}
 	b := sw.frame[:0]
 	if ev.Seq > 0 {
@@ -212,6 +304,9 @@ func (sw *sseWriter) event(ev hangar.Event) error {
 	b = append(b, data...)
 	b = append(b, "\n\n"...)
 	sw.frame = b
+	if cap(b) > maxKeptFrame {
+		sw.frame = nil
+	}
 	return sw.write(b)
 }
 
@@ -228,11 +323,16 @@ func (sw *sseWriter) fail(err error) {
 		msg = he.Message
 	}
 	_, typ := statusOf(kind)
-	body := mustJSON(errorBody{Type: "error", Error: errorDetail{Type: typ, Message: msg}, RequestID: sw.w.Header().Get("request-id")})
+	body := mustJSON(errorBody{Type: "error", Error: errorDetail{Type: typ, Message: msg}, RequestID: sw.requestID()})
 	_ = sw.write(append(append([]byte("event: error\ndata: "), body...), "\n\n"...))
 }
 
 func (sw *sseWriter) write(b []byte) error {
+	if sw.conn != nil {
+		_ = sw.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err := sw.conn.Write(b)
+		return err
+	}
 	if _, err := sw.w.Write(b); err != nil {
 		return err
 	}

@@ -250,12 +250,19 @@ func TestSSEStream(t *testing.T) {
 	for k, want := range map[string]string{
 		"Content-Type":      "text/event-stream",
 		"Cache-Control":     "no-cache",
-		"Connection":        "keep-alive",
 		"X-Accel-Buffering": "no",
 	} {
 		if got := h.Get(k); got != want {
 			t.Errorf("header %s = %q, want %q", k, got, want)
 		}
+	}
+	// HTTP/1.1 streams are hijacked and delimited by closing the connection.
+	if !s.resp.Close || s.resp.ContentLength != -1 || len(s.resp.TransferEncoding) != 0 {
+		t.Errorf("response framing: Close=%v ContentLength=%d TransferEncoding=%v; want a close-delimited body",
+			s.resp.Close, s.resp.ContentLength, s.resp.TransferEncoding)
+	}
+	if h.Get("request-id") == "" {
+		t.Error("no request-id header on the stream")
 	}
 
 	e.send("one")
@@ -761,5 +768,26 @@ func TestSSEWithSDK(t *testing.T) {
 	}
 	if len(list.Data) != len(want) || list.Data[0].ID != sent.Data[0].ID {
 		t.Errorf("list = %s", list.RawJSON())
+	}
+}
+
+// TestSSEStreamHTTP2 covers the stream path that cannot hijack its connection: HTTP/2
+// streams go through net/http's writer and end when the request's context does.
+func TestSSEStreamHTTP2(t *testing.T) {
+	t.Parallel()
+	e := newSSEEnv(t)
+	ts := httptest.NewUnstartedServer(e.srv)
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	e.ts = ts
+
+	s := openStream(t, ts, e.id, "", nil)
+	if s.resp.ProtoMajor != 2 {
+		t.Fatalf("protocol = %s, want HTTP/2", s.resp.Proto)
+	}
+	e.send("over h2")
+	if diff := cmp.Diff(turnEvents, frameEvents(s.nextN(len(turnEvents)))); diff != "" {
+		t.Errorf("frames (-want +got):\n%s", diff)
 	}
 }

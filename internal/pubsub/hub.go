@@ -4,6 +4,7 @@
 package pubsub
 
 import (
+	"encoding/json"
 	"sync"
 
 	"github.com/hangar-dev/hangar"
@@ -23,7 +24,7 @@ type Hub struct {
 // subscriber is one open subscription. ch is closed exactly once, under Hub.mu, when the
 // subscription is removed.
 type subscriber struct {
-	ch chan hangar.Event
+	ch chan *hangar.Event
 }
 
 // New returns a hub whose subscribers each buffer up to buffer events (minimum 1).
@@ -37,8 +38,8 @@ func New(buffer int) *Hub {
 // Subscribe returns a channel of the events of sessionID published from now on, and a
 // cancel func that closes it (idempotent). The channel is also closed when the subscriber
 // falls more than the hub's buffer behind, and when the hub is closed.
-func (h *Hub) Subscribe(sessionID string) (<-chan hangar.Event, func()) {
-	s := &subscriber{ch: make(chan hangar.Event, h.buffer)}
+func (h *Hub) Subscribe(sessionID string) (<-chan *hangar.Event, func()) {
+	s := &subscriber{ch: make(chan *hangar.Event, h.buffer)}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -77,12 +78,23 @@ func (h *Hub) remove(sessionID string, s *subscriber) {
 
 // Publish delivers ev to every subscriber of ev.SessionID without blocking. Subscribers
 // whose buffer is full are dropped.
+//
+// Subscribers share one read-only copy of the event (a pointer per buffered slot keeps
+// each idle subscription small), and with more than one subscriber the event's wire JSON
+// is encoded once here (Event.Wire) instead of once per stream.
 func (h *Hub) Publish(ev hangar.Event) {
 	var slow []*subscriber
 	h.mu.RLock()
-	for s := range h.subs[ev.SessionID] {
+	set := h.subs[ev.SessionID]
+	if len(set) > 1 && ev.Wire == nil {
+		if b, err := json.Marshal(ev); err == nil {
+			ev.Wire = b
+		}
+	}
+	shared := &ev
+	for s := range set {
 		select {
-		case s.ch <- ev:
+		case s.ch <- shared:
 		default:
 			slow = append(slow, s)
 		}

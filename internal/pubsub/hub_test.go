@@ -15,14 +15,14 @@ func event(session string, seq int64) hangar.Event {
 }
 
 // recv returns the next event of ch or fails after a generous deadline.
-func recv(t *testing.T, ch <-chan hangar.Event) (hangar.Event, bool) {
+func recv(t *testing.T, ch <-chan *hangar.Event) (*hangar.Event, bool) {
 	t.Helper()
 	select {
 	case ev, ok := <-ch:
 		return ev, ok
 	case <-time.After(10 * time.Second):
 		t.Fatal("timed out waiting for an event")
-		return hangar.Event{}, false
+		return nil, false
 	}
 }
 

@@ -165,7 +165,7 @@ func (e *env) list(sessionID string) []hangar.Event {
 
 type stream struct {
 	t  *testing.T
-	ch <-chan hangar.Event
+	ch <-chan *hangar.Event
 }
 
 // next returns the next live event, failing the test after a generous deadline.
@@ -176,7 +176,7 @@ func (s *stream) next() hangar.Event {
 		if !ok {
 			s.t.Fatal("stream closed")
 		}
-		return ev
+		return *ev
 	case <-time.After(30 * time.Second):
 		s.t.Fatal("timed out waiting for a live event")
 		return hangar.Event{}
