@@ -2,6 +2,9 @@ package hangar
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"time"
 )
 
@@ -43,6 +46,10 @@ func (Secret) String() string               { return "REDACTED" }
 func (Secret) GoString() string             { return "REDACTED" }
 func (s Secret) Reveal() string             { return string(s) }
 func (Secret) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
+func (Secret) LogValue() slog.Value         { return slog.StringValue("REDACTED") }
+
+// Format makes every fmt verb (%v, %s, %q, %x...) print REDACTED.
+func (Secret) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "REDACTED") }
 
 // VaultFilter selects vaults or credentials for listing.
 type VaultFilter struct {

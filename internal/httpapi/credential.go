@@ -52,12 +52,6 @@ func (credSecrets) GoString() string           { return "REDACTED" }
 func (credSecrets) LogValue() slog.Value       { return slog.StringValue("REDACTED") }
 func (credSecrets) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "REDACTED") }
 
-// secretOpener is implemented by Sealers that can also decrypt (vault.Keyring). Replacing
-// one secret of a credential that holds several (mcp_oauth) needs it to re-seal the others.
-type secretOpener interface {
-	Open(sealed []byte, keyID string) ([]byte, error)
-}
-
 // Public auth objects: what Credential.Auth stores and responses show.
 
 type staticBearerAuth struct {
@@ -337,11 +331,10 @@ func (s *Server) openSecrets(c *hangar.Credential) (credSecrets, error) {
 	if len(c.Sealed) == 0 {
 		return sec, nil
 	}
-	op, ok := s.cfg.Sealer.(secretOpener)
-	if !ok {
-		return sec, hangar.Errorf(hangar.KindInternal, "vault sealer cannot open secrets")
+	if s.cfg.Sealer == nil {
+		return sec, hangar.Errorf(hangar.KindInternal, "vault sealer is not configured")
 	}
-	plaintext, err := op.Open(c.Sealed, c.KeyID)
+	plaintext, err := s.cfg.Sealer.Open(c.Sealed, c.KeyID)
 	if err != nil {
 		return sec, &hangar.Error{Kind: hangar.KindInternal, Message: "open credential " + c.ID, Err: err}
 	}

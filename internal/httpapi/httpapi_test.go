@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -255,6 +256,14 @@ type tsSealer struct{}
 
 func (tsSealer) Seal(p []byte) ([]byte, string, error) {
 	return append([]byte("sealed:"), p...), "test-key-1", nil
+}
+
+func (tsSealer) Open(sealed []byte, keyID string) ([]byte, error) {
+	p, ok := bytes.CutPrefix(sealed, []byte("sealed:"))
+	if !ok || keyID != "test-key-1" {
+		return nil, errors.New("tsSealer: not sealed by tsSealer")
+	}
+	return bytes.Clone(p), nil
 }
 
 // tsBlobs keeps file contents in memory.

@@ -29,9 +29,11 @@ type Hub interface {
 	Subscribe(sessionID string) (events <-chan *hangar.Event, cancel func())
 }
 
-// Sealer encrypts credential secrets (internal/vault).
+// Sealer encrypts and decrypts credential secrets (internal/vault.Keyring). Open is needed
+// to re-seal a credential when only some of its secrets change.
 type Sealer interface {
 	Seal(plaintext []byte) (sealed []byte, keyID string, err error)
+	Open(sealed []byte, keyID string) ([]byte, error)
 }
 
 // Config holds the server's dependencies.
