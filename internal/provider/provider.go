@@ -6,11 +6,8 @@ package provider
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"sync"
 
 	"github.com/hangar-dev/hangar"
 )
@@ -112,44 +109,7 @@ type Deps struct {
 type Factory func(cfg json.RawMessage, deps Deps) (Provider, error)
 
 // Registry maps provider names to factories. Build it in cmd/hangar.
-type Registry struct {
-	mu        sync.RWMutex
-	factories map[string]Factory
-}
+type Registry = hangar.Registry[Factory]
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{factories: make(map[string]Factory)} }
-
-// Register adds a factory under name. It panics when name is empty or taken: a
-// programming error.
-func (r *Registry) Register(name string, f Factory) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if name == "" || f == nil {
-		panic("provider: Register with empty name or nil factory")
-	}
-	if _, dup := r.factories[name]; dup {
-		panic(fmt.Sprintf("provider: Register called twice for %q", name))
-	}
-	r.factories[name] = f
-}
-
-// Get returns the factory registered under name.
-func (r *Registry) Get(name string) (Factory, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	f, ok := r.factories[name]
-	return f, ok
-}
-
-// Names returns the registered names, sorted.
-func (r *Registry) Names() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.factories))
-	for n := range r.factories {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func NewRegistry() *Registry { return hangar.NewRegistry[Factory]("provider") }
