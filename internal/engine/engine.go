@@ -61,6 +61,21 @@ type Spec struct {
 	// WorkDir and HomeDir are the agent's working directory and HOME in the sandbox.
 	WorkDir string
 	HomeDir string
+	// Egress tells the engine how its CLI reaches the outside from inside the sandbox.
+	Egress Egress
+}
+
+// Egress is what an engine needs to route a CLI's traffic through the egress proxy. The
+// real model credential never appears here: Token is a session-scoped stand-in that the
+// proxy swaps for it.
+type Egress struct {
+	// ModelBaseURL is the base URL for model API calls (e.g. ANTHROPIC_BASE_URL).
+	ModelBaseURL string
+	// Token is the session-scoped token the CLI presents as its API key.
+	Token string
+	// HTTPProxy is the proxy URL for all other traffic (HTTP_PROXY/HTTPS_PROXY), "" when
+	// the sandbox may not reach anything else.
+	HTTPProxy string
 }
 
 // EventResume is a control event, never stored: its Resume field is the token the runner

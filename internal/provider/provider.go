@@ -69,6 +69,23 @@ type Spec struct {
 	// HomeDir is the HOME of the agent's processes, persisted with the sandbox so vendor
 	// CLIs keep their session files across turns.
 	HomeDir string
+	// EgressSocket is the host path of the unix socket of the session's egress proxy
+	// (internal/egress), "" when none. Isolated providers give the sandbox no network but
+	// this socket, reachable inside at EgressAddr through Hangar's forwarder.
+	EgressSocket string
+	// Mounts are extra host paths bound into the sandbox (e.g. an engine's CLI install,
+	// read-only).
+	Mounts []Mount
+}
+
+// EgressAddr is where, inside an isolated sandbox, the forwarder to the egress proxy listens.
+const EgressAddr = "127.0.0.1:4100"
+
+// Mount binds a host path into the sandbox.
+type Mount struct {
+	Source   string // host path
+	Target   string // path inside the sandbox
+	ReadOnly bool
 }
 
 // ExecSpec describes a process to run in a sandbox.
