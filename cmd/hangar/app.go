@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 
 	"github.com/hangar-dev/hangar"
 	"github.com/hangar-dev/hangar/internal/blob"
+	"github.com/hangar-dev/hangar/internal/egress"
 	"github.com/hangar-dev/hangar/internal/httpapi"
 	"github.com/hangar-dev/hangar/internal/pubsub"
 	"github.com/hangar-dev/hangar/internal/runner"
@@ -28,6 +31,9 @@ type App struct {
 	runner  *runner.Runner
 	handler http.Handler
 	apiKey  string
+
+	egress        *egress.Proxy
+	egressCleanup func() // removes the egress socket dir when it is a temporary one
 }
 
 // newApp opens the data dir and wires everything. It prints where a generated API key was
@@ -36,6 +42,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	// Sandboxes bind paths under the data dir, which must therefore be absolute.
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	cfg.DataDir = dataDir
 	apiKey := cfg.APIKey
 	if apiKey == "" {
 		key, created, err := loadOrCreateAPIKey(cfg.dataPath("api-key"))
@@ -48,6 +60,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		} else {
 			fmt.Fprintf(stdout, "hangar: using the admin API key in %s\n", cfg.dataPath("api-key"))
 		}
+	}
+	engineConfig, err := engineConfigs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		log.Warn("bubblewrap is not installed: sessions on the local sandbox will fail until it is (Debian/Ubuntu: apt-get install bubblewrap)")
 	}
 	keyring, err := openKeyring(cfg)
 	if err != nil {
@@ -63,17 +82,29 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		return nil, fmt.Errorf("open file store: %w", err)
 	}
 
+	proxy, egressCleanup, err := newEgress(cfg, log)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("start egress proxy: %w", err)
+	}
+
 	appCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	hub := pubsub.New(256)
 	run := runner.New(runner.Config{
-		Store:     store,
-		Hub:       hub,
-		Engines:   builtinEngines(),
-		Providers: builtinProviders(),
-		Logger:    log,
+		Store:           store,
+		Hub:             hub,
+		Engines:         builtinEngines(),
+		EngineConfig:    engineConfig,
+		Providers:       builtinProviders(),
+		DefaultProvider: defaultProvider,
+		DataDir:         cfg.DataDir,
+		Egress:          egressAttacher{proxy},
+		Logger:          log,
 	})
 	if err := run.Start(appCtx); err != nil {
 		cancel()
+		proxy.Close()
+		egressCleanup()
 		store.Close()
 		return nil, fmt.Errorf("start runner: %w", err)
 	}
@@ -86,7 +117,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		Logger: log,
 		APIKey: apiKey,
 	})
-	return &App{ctx: appCtx, cancel: cancel, log: log, store: store, hub: hub, runner: run, handler: api, apiKey: apiKey}, nil
+	return &App{ctx: appCtx, cancel: cancel, log: log, store: store, hub: hub, runner: run, egress: proxy, egressCleanup: egressCleanup, handler: api, apiKey: apiKey}, nil
 }
 
 // openKeyring loads the vault key from HANGAR_VAULT_KEY or <data-dir>/vault-key.
@@ -108,6 +139,8 @@ func openKeyring(cfg Config) (*vault.Keyring, error) {
 func (a *App) Close() error {
 	a.cancel()
 	a.runner.Close()
+	a.egress.Close()
+	a.egressCleanup()
 	a.hub.Close()
 	return a.store.Close()
 }

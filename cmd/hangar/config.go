@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/hangar-dev/hangar"
 )
 
 // Config is everything `hangar serve` reads from flags and the environment.
@@ -21,6 +24,16 @@ type Config struct {
 	VaultKey  string
 	LogFormat string
 	LogLevel  string
+	// UpstreamURL is the model API the egress proxy forwards to (env ANTHROPIC_BASE_URL;
+	// "" means egress.DefaultUpstream). UpstreamKey (ANTHROPIC_API_KEY) or, without it,
+	// UpstreamAuthToken (ANTHROPIC_AUTH_TOKEN) is the real credential the proxy adds; it
+	// never enters a sandbox.
+	// CacheDir holds installed engine CLIs (env HANGAR_CACHE_DIR; "" means the user cache
+	// dir + /hangar, as `hangar engines install` uses).
+	CacheDir          string
+	UpstreamURL       string
+	UpstreamKey       hangar.Secret
+	UpstreamAuthToken hangar.Secret
 }
 
 const serveUsage = `Usage: hangar serve [flags]
@@ -30,12 +43,18 @@ Flags:
   --data-dir DIR       where the database, files and keys live (env HANGAR_DATA_DIR; default ./hangar-data)
   --log-format FORMAT  text or json (env HANGAR_LOG_FORMAT; default text)
   --log-level LEVEL    debug, info, warn or error (env HANGAR_LOG_LEVEL; default info)
+  --cache-dir DIR      installed engine CLIs (env HANGAR_CACHE_DIR; default <user cache dir>/hangar)
 
 Environment:
   HANGAR_API_KEY    the admin API key; when unset, one is generated on first start and kept in
                     <data-dir>/api-key (mode 0600)
   HANGAR_VAULT_KEY  base64 of 32 bytes encrypting vault secrets; when unset, one is generated
                     and kept in <data-dir>/vault-key (mode 0600)
+  ANTHROPIC_API_KEY     the model API key the egress proxy adds to sandboxes' model requests
+                        (sandboxes only ever see a session token)
+  ANTHROPIC_AUTH_TOKEN  sent as a bearer token instead, when ANTHROPIC_API_KEY is unset
+  ANTHROPIC_BASE_URL    the model API the egress proxy forwards to (default
+                        https://api.anthropic.com)
 `
 
 // parseConfig reads flags over environment over defaults.
@@ -46,7 +65,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		return def
 	}
-	cfg := Config{APIKey: getenv("HANGAR_API_KEY"), VaultKey: getenv("HANGAR_VAULT_KEY")}
+	cfg := Config{APIKey: getenv("HANGAR_API_KEY"), VaultKey: getenv("HANGAR_VAULT_KEY"),
+		UpstreamURL: getenv("ANTHROPIC_BASE_URL"), UpstreamKey: hangar.Secret(getenv("ANTHROPIC_API_KEY")),
+		UpstreamAuthToken: hangar.Secret(getenv("ANTHROPIC_AUTH_TOKEN"))}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, serveUsage) }
@@ -54,6 +75,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&cfg.DataDir, "data-dir", env("HANGAR_DATA_DIR", "./hangar-data"), "")
 	fs.StringVar(&cfg.LogFormat, "log-format", env("HANGAR_LOG_FORMAT", "text"), "")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("HANGAR_LOG_LEVEL", "info"), "")
+	fs.StringVar(&cfg.CacheDir, "cache-dir", getenv("HANGAR_CACHE_DIR"), "")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -69,6 +91,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	case "debug", "info", "warn", "error":
 	default:
 		return cfg, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", cfg.LogLevel)
+	}
+	if cfg.UpstreamURL != "" {
+		u, err := url.Parse(cfg.UpstreamURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return cfg, errors.New("ANTHROPIC_BASE_URL: want an absolute http or https URL without credentials, such as https://api.anthropic.com")
+		}
 	}
 	return cfg, nil
 }

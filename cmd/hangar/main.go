@@ -5,11 +5,15 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/hangar-dev/hangar/internal/provider"
+	"github.com/hangar-dev/hangar/internal/provider/local"
 )
 
 func main() {
@@ -22,6 +26,8 @@ const usage = `hangar: a self-hosted server for Anthropic's Claude Managed Agent
 
 Usage:
   hangar serve [flags]    run the API server
+  hangar forward [flags]  pump TCP connections to a unix socket (run inside sandboxes)
+  hangar engines install NAME  install an agent CLI engine (claude) into HANGAR_CACHE_DIR
   hangar version          print the version
   hangar help             show this help
 
@@ -40,6 +46,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "engines":
+		return engines(ctx, args[1:], getenv, stdout, stderr)
+	case "forward":
+		return forward(ctx, args[1:], stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hangar", version)
 		return 0
@@ -50,4 +60,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "hangar: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+}
+
+// forward runs the in-sandbox egress forwarder (internal/provider/local.Forward).
+func forward(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hangar forward", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", provider.EgressAddr, "TCP address to listen on")
+	socket := fs.String("socket", "/run/hangar/egress.sock", "unix socket to forward to")
+	ready := fs.String("ready", "", "file to create once listening")
+	if fs.Parse(args) != nil || fs.NArg() > 0 {
+		return 2
+	}
+	err := local.Forward(ctx, *listen, *socket, func() {
+		if *ready != "" {
+			os.WriteFile(*ready, nil, 0o644)
+		}
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "hangar:", err)
+		return 1
+	}
+	return 0
 }

@@ -37,6 +37,8 @@ type Config struct {
 	// EngineConfig and ProviderConfig hold the JSON config passed to each factory, by name.
 	EngineConfig   map[string]json.RawMessage
 	ProviderConfig map[string]json.RawMessage
+	// DataDir is where providers may keep state (provider.Deps.DataDir).
+	DataDir string
 	// DefaultProvider is used for environments that name none. Empty means the only
 	// registered provider, when there is exactly one.
 	DefaultProvider string
@@ -50,6 +52,9 @@ type Config struct {
 	Logger         *slog.Logger
 	Clock          hangar.Clock
 	NewID          hangar.IDGen
+
+	// Egress, when set, routes sandboxes' traffic through the egress proxy (see Egress).
+	Egress Egress
 }
 
 // Runner runs sessions. It implements httpapi.Runner.
@@ -144,10 +149,15 @@ func (r *Runner) Close() {
 
 	r.mu.Lock()
 	var sandboxes []provider.Sandbox
+	var attachments []*EgressAttachment
 	for _, st := range r.sessions {
 		st.mu.Lock()
 		if st.sandbox != nil {
 			sandboxes = append(sandboxes, st.sandbox)
+		}
+		if st.egress != nil {
+			attachments = append(attachments, st.egress)
+			st.egress = nil
 		}
 		st.mu.Unlock()
 	}
@@ -158,6 +168,9 @@ func (r *Runner) Close() {
 		if err := sb.Stop(ctx); err != nil {
 			r.log.Warn("stop sandbox", "err", err)
 		}
+	}
+	for _, att := range attachments {
+		att.close()
 	}
 }
 
@@ -337,14 +350,15 @@ func (r *Runner) Delete(ctx context.Context, sessionID string) error {
 			}
 		}
 		st.mu.Lock()
-		sb := st.sandbox
-		st.sandbox = nil
+		sb, att := st.sandbox, st.egress
+		st.sandbox, st.egress = nil, nil
 		st.mu.Unlock()
 		if sb != nil {
 			if err := sb.Destroy(ctx); err != nil {
 				r.log.Warn("destroy sandbox", "session", sessionID, "err", err)
 			}
 		}
+		att.close()
 	}
 	if err := r.store.DeleteSession(ctx, sessionID); err != nil {
 		return err
@@ -455,7 +469,7 @@ func (r *Runner) providerFor(name string) (provider.Provider, error) {
 	if !ok {
 		return nil, &engine.Error{Type: "unknown_error", Message: fmt.Sprintf("sandbox provider %q is not available on this server", name)}
 	}
-	p, err := f(r.cfg.ProviderConfig[name], provider.Deps{Logger: r.log.With("provider", name), Clock: r.now})
+	p, err := f(r.cfg.ProviderConfig[name], provider.Deps{Logger: r.log.With("provider", name), Clock: r.now, DataDir: r.cfg.DataDir})
 	if err != nil {
 		return nil, fmt.Errorf("create provider %s: %w", name, err)
 	}

@@ -39,6 +39,10 @@ type session struct {
 	signal chan struct{}
 
 	sandbox provider.Sandbox
+	// egress is the session's egress proxy attachment (nil without Config.Egress), made
+	// with the sandbox; egressSpec is what engines are told about it.
+	egress     *EgressAttachment
+	egressSpec engine.Egress
 	// turns is the turn number of the next user.message (-1 until counted); resume
 	// is the token of the session's last run (engine.EventResume).
 	turns  int

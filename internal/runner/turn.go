@@ -157,7 +157,7 @@ func (r *Runner) startRun(ctx context.Context, st *session, sess *hangar.Session
 	}
 	var sb provider.Sandbox
 	if !eng.Capabilities().NoSandbox {
-		if sb, err = r.sandbox(ctx, st, sess); err != nil {
+		if sb, err = r.sandbox(ctx, st, sess, eng); err != nil {
 			return nil, err
 		}
 	}
@@ -170,16 +170,22 @@ func (r *Runner) startRun(ctx context.Context, st *session, sess *hangar.Session
 	}
 	json.Unmarshal(msg.Body, &body)
 	st.mu.Lock()
-	resume := st.resume
+	resume, egress := st.resume, st.egressSpec
 	st.mu.Unlock()
 	return eng.Start(ctx, sb, engine.Spec{
 		Session: sess, Message: msg, Content: body.Content, Turn: turns, Resume: resume,
-		WorkDir: r.cfg.WorkDir, HomeDir: r.cfg.HomeDir,
+		WorkDir: r.cfg.WorkDir, HomeDir: r.cfg.HomeDir, Egress: egress,
 	})
 }
 
-// sandbox returns the session's sandbox, creating it on first use.
-func (r *Runner) sandbox(ctx context.Context, st *session, sess *hangar.Session) (provider.Sandbox, error) {
+// mounter is implemented by engines whose CLI lives on the host and must be bound into
+// the sandbox (e.g. claudecode: its install directory, read-only).
+type mounter interface {
+	Mounts() []provider.Mount
+}
+
+// sandbox returns the session's sandbox, creating it on first use with the mounts eng needs.
+func (r *Runner) sandbox(ctx context.Context, st *session, sess *hangar.Session, eng engine.Engine) (provider.Sandbox, error) {
 	st.mu.Lock()
 	sb := st.sandbox
 	st.mu.Unlock()
@@ -194,12 +200,24 @@ func (r *Runner) sandbox(ctx context.Context, st *session, sess *hangar.Session)
 	if err != nil {
 		return nil, err
 	}
-	sb, err = p.Create(ctx, provider.Spec{SessionID: sess.ID, Environment: env.Config, WorkDir: r.cfg.WorkDir, HomeDir: r.cfg.HomeDir})
+	att, err := r.attachEgress(ctx, sess, env)
 	if err != nil {
+		return nil, err
+	}
+	spec := provider.Spec{SessionID: sess.ID, Environment: env.Config, WorkDir: r.cfg.WorkDir, HomeDir: r.cfg.HomeDir}
+	if att != nil {
+		spec.EgressSocket = att.Socket
+	}
+	if m, ok := eng.(mounter); ok {
+		spec.Mounts = m.Mounts()
+	}
+	sb, err = p.Create(ctx, spec)
+	if err != nil {
+		att.close()
 		return nil, &engine.Error{Type: "unknown_error", Message: "the session's sandbox could not be created", Err: err}
 	}
 	st.mu.Lock()
-	st.sandbox = sb
+	st.sandbox, st.egress, st.egressSpec = sb, att, engineEgress(att, p.Capabilities())
 	st.mu.Unlock()
 	return sb, nil
 }

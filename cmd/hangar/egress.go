@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/egress"
+	"github.com/hangar-dev/hangar/internal/runner"
+)
+
+// maxEgressDir is the longest socket directory that leaves room for a socket name
+// ("/" + 24 hex + ".sock") within the unix socket path limit.
+const maxEgressDir = 103 - 30
+
+// newEgress builds the egress proxy: upstream and credential from the config, sockets in
+// <data-dir>/egress (or a short temporary directory when that path is too long for unix
+// sockets). cleanup removes that temporary directory.
+func newEgress(cfg Config, log *slog.Logger) (p *egress.Proxy, cleanup func(), err error) {
+	var upstream *url.URL
+	if cfg.UpstreamURL != "" {
+		if upstream, err = url.Parse(cfg.UpstreamURL); err != nil {
+			return nil, nil, fmt.Errorf("ANTHROPIC_BASE_URL: %w", err)
+		}
+	}
+	dir, err := filepath.Abs(cfg.dataPath("egress"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("egress socket dir: %w", err)
+	}
+	cleanup = func() {}
+	if len(dir) > maxEgressDir {
+		tmp, err := os.MkdirTemp("", "hangar-egress-")
+		if err != nil {
+			return nil, nil, fmt.Errorf("egress socket dir: %w", err)
+		}
+		log.Info("data dir path too long for unix sockets; egress sockets live in a temporary directory", "dir", tmp)
+		dir = filepath.Join(tmp, "s")
+		cleanup = func() { os.RemoveAll(tmp) }
+	}
+	if cfg.UpstreamKey == "" && cfg.UpstreamAuthToken == "" {
+		log.Warn("ANTHROPIC_API_KEY is not set: agents' model requests will fail until it is")
+	}
+	elog := log.With("component", "egress")
+	p, err = egress.New(egress.Config{
+		Upstream:  upstream,
+		APIKey:    cfg.UpstreamKey,
+		AuthToken: cfg.UpstreamAuthToken,
+		SocketDir: dir,
+		Logger:    elog,
+		OnUsage: func(sessionID string, u hangar.Usage) {
+			// Engines report the authoritative per-request usage on span events; this is
+			// the proxy's own observation, kept for debugging until metrics exist.
+			elog.Debug("model usage", "session", sessionID, "input_tokens", u.InputTokens, "output_tokens", u.OutputTokens)
+		},
+	})
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return p, cleanup, nil
+}
+
+// egressAttacher adapts *egress.Proxy to runner.Egress.
+type egressAttacher struct{ p *egress.Proxy }
+
+func (e egressAttacher) Attach(ctx context.Context, sessionID string, policy hangar.Networking) (*runner.EgressAttachment, error) {
+	a, err := e.p.Attach(ctx, sessionID, policy)
+	if err != nil {
+		return nil, err
+	}
+	return &runner.EgressAttachment{Socket: a.Socket, TCPAddr: a.TCPAddr, Token: a.Token, Close: a.Close}, nil
+}
+
+var _ runner.Egress = egressAttacher{}

@@ -1,0 +1,571 @@
+// Package claudecode is the "claude" engine: it runs Anthropic's Claude Code CLI
+// (`claude -p` with stream-json input and output) inside the session's sandbox and
+// translates its output into CMA events. Later turns resume the CLI's own session
+// (--resume), which lives in the session's persisted HOME.
+//
+// The CLI is installed by `hangar engines install claude` (Install) into the cache
+// directory; the runner bind-mounts its directory read-only into sandboxes (Mounts).
+package claudecode
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/engine"
+	"github.com/hangar-dev/hangar/internal/provider"
+)
+
+// MountTarget is where Mounts binds the CLI's directory inside sandboxes.
+const MountTarget = "/opt/hangar/engines/claude"
+
+// Config is the engine's JSON config.
+type Config struct {
+	// Binary is the host path of the claude binary; "" finds the pinned version in
+	// CacheDir (Find).
+	Binary string `json:"binary,omitempty"`
+	// CacheDir is HANGAR_CACHE_DIR, where `hangar engines install claude` installs the CLI.
+	CacheDir string `json:"cache_dir,omitempty"`
+	// SandboxBinary overrides the path of the binary inside isolated sandboxes (default:
+	// the binary under MountTarget).
+	SandboxBinary string `json:"sandbox_binary,omitempty"`
+	// PermissionMode overrides the --permission-mode the engine derives from the agent's
+	// permission policies (bypassPermissions, default, acceptEdits, dontAsk, plan).
+	PermissionMode string `json:"permission_mode,omitempty"`
+	// SystemPrompt is how the agent's system prompt reaches the CLI: "append" (default,
+	// --append-system-prompt, keeping Claude Code's own prompt) or "replace"
+	// (--system-prompt).
+	SystemPrompt string `json:"system_prompt,omitempty"`
+	// PartialMessages passes --include-partial-messages (default true), so model request
+	// spans start when the response starts and usage is exact.
+	PartialMessages *bool `json:"partial_messages,omitempty"`
+	// MaxRetries sets CLAUDE_CODE_MAX_RETRIES, the CLI's retries of failed model
+	// requests (0: the CLI's default).
+	MaxRetries int `json:"max_retries,omitempty"`
+	// InterruptGraceMS is how long an interrupted CLI may take to stop before it is
+	// signalled, and then killed (default 3000).
+	InterruptGraceMS int `json:"interrupt_grace_ms,omitempty"`
+}
+
+// Engine is the claude engine.
+type Engine struct {
+	cfg    Config
+	logger *slog.Logger
+}
+
+// New is the engine.Factory of the claude engine. It does not require the CLI to be
+// installed: Start reports ErrNotInstalled as a session error.
+func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
+	var c Config
+	if t := bytes.TrimSpace(cfg); len(t) > 0 && string(t) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(t))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("claude engine config: %w", err)
+		}
+	}
+	switch c.SystemPrompt {
+	case "", "append", "replace":
+	default:
+		return nil, fmt.Errorf("claude engine config: system_prompt: want append or replace, got %q", c.SystemPrompt)
+	}
+	if c.InterruptGraceMS < 0 || c.MaxRetries < 0 {
+		return nil, errors.New("claude engine config: interrupt_grace_ms and max_retries must not be negative")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cfg: c, logger: logger}, nil
+}
+
+// Capabilities implements engine.Engine.
+func (e *Engine) Capabilities() engine.Capabilities {
+	return engine.Capabilities{Interrupt: true, Resume: true}
+}
+
+// binary returns the host path of the CLI.
+func (e *Engine) binary() (string, error) {
+	if e.cfg.Binary != "" {
+		return e.cfg.Binary, nil
+	}
+	return Find(e.cfg.CacheDir)
+}
+
+// Mounts returns the bind mounts that make the CLI available inside isolated sandboxes:
+// the host directory of the binary, read-only at MountTarget. It returns nil when the CLI
+// is not installed (Start then fails the turn with ErrNotInstalled).
+func (e *Engine) Mounts() []provider.Mount {
+	bin, err := e.binary()
+	if err != nil {
+		return nil
+	}
+	if real, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = real
+	}
+	return []provider.Mount{{Source: filepath.Dir(bin), Target: MountTarget, ReadOnly: true}}
+}
+
+// sandboxBinary returns the path of the CLI as seen by processes of sb.
+func (e *Engine) sandboxBinary(sb provider.Sandbox) (string, error) {
+	bin, err := e.binary()
+	if err != nil {
+		return "", err
+	}
+	if !isolated(sb) {
+		return bin, nil
+	}
+	if e.cfg.SandboxBinary != "" {
+		return e.cfg.SandboxBinary, nil
+	}
+	if real, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = real
+	}
+	return path.Join(MountTarget, filepath.Base(bin)), nil
+}
+
+// isolated reports whether sb's processes see their own filesystem (so the CLI is at its
+// mount target). Sandboxes tell through an optional Capabilities or Isolated method;
+// others are host processes.
+func isolated(sb provider.Sandbox) bool {
+	switch s := sb.(type) {
+	case interface{ Capabilities() provider.Capabilities }:
+		return s.Capabilities().Isolated
+	case interface{ Isolated() bool }:
+		return s.Isolated()
+	}
+	return false
+}
+
+// Args returns the CLI's argv (without the program) for a turn of spec.
+func (e *Engine) Args(spec engine.Spec) []string {
+	args := []string{"-p", "--input-format", "stream-json", "--output-format", "stream-json", "--verbose"}
+	if e.cfg.PartialMessages == nil || *e.cfg.PartialMessages {
+		args = append(args, "--include-partial-messages")
+	}
+	var a hangar.Agent
+	if spec.Session != nil {
+		a = spec.Session.Agent
+	}
+	if a.Model.ID != "" {
+		args = append(args, "--model", a.Model.ID)
+	}
+	if a.System != nil && *a.System != "" {
+		flag := "--append-system-prompt"
+		if e.cfg.SystemPrompt == "replace" {
+			flag = "--system-prompt"
+		}
+		args = append(args, flag, *a.System)
+	}
+	if spec.Resume != "" {
+		args = append(args, "--resume", spec.Resume)
+	}
+	p := toolPolicy(a.Tools)
+	if len(p.allowed) > 0 {
+		args = append(args, "--allowedTools", strings.Join(p.allowed, ","))
+	}
+	if len(p.disallowed) > 0 {
+		args = append(args, "--disallowedTools", strings.Join(p.disallowed, ","))
+	}
+	if cfg := mcpConfig(a.MCPServers); cfg != "" {
+		args = append(args, "--mcp-config", cfg, "--strict-mcp-config")
+	}
+	mode := e.cfg.PermissionMode
+	if mode == "" {
+		mode = "default"
+		if p.allAllow {
+			mode = "bypassPermissions"
+		}
+	}
+	return append(args, "--permission-mode", mode)
+}
+
+// Env returns the CLI's environment for a turn of spec.
+func (e *Engine) Env(spec engine.Spec) []string {
+	env := []string{
+		"ANTHROPIC_BASE_URL=" + spec.Egress.ModelBaseURL,
+		"ANTHROPIC_API_KEY=" + spec.Egress.Token,
+		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		"DISABLE_AUTOUPDATER=1",
+		// bypassPermissions refuses to run as root unless told it is sandboxed; it is.
+		"IS_SANDBOX=1",
+	}
+	if spec.Egress.HTTPProxy != "" {
+		env = append(env,
+			"HTTPS_PROXY="+spec.Egress.HTTPProxy, "HTTP_PROXY="+spec.Egress.HTTPProxy,
+			"https_proxy="+spec.Egress.HTTPProxy, "http_proxy="+spec.Egress.HTTPProxy,
+			"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
+	}
+	if spec.HomeDir != "" {
+		env = append(env, "HOME="+spec.HomeDir, "CLAUDE_CONFIG_DIR="+path.Join(spec.HomeDir, ".claude"))
+	}
+	if e.cfg.MaxRetries > 0 {
+		env = append(env, "CLAUDE_CODE_MAX_RETRIES="+strconv.Itoa(e.cfg.MaxRetries))
+	}
+	return env
+}
+
+type policy struct {
+	allowed, disallowed []string
+	allAllow            bool
+}
+
+// toolPolicy maps an agent's agent_toolset_20260401 to Claude Code tool flags: enabled
+// always_allow (or auto) tools are allowed, disabled ones disallowed; with no toolset the
+// agent has no built-in tools. allAllow is false when a tool asks for confirmation, which
+// the CLI then refuses in print mode.
+func toolPolicy(tools json.RawMessage) policy {
+	type cfg struct {
+		Name             string `json:"name"`
+		Enabled          *bool  `json:"enabled"`
+		PermissionPolicy *struct {
+			Type string `json:"type"`
+		} `json:"permission_policy"`
+	}
+	var list []struct {
+		Type          string `json:"type"`
+		DefaultConfig *cfg   `json:"default_config"`
+		Configs       []cfg  `json:"configs"`
+	}
+	_ = json.Unmarshal(tools, &list)
+	names := make([]string, 0, len(toolNames))
+	for n := range toolNames {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	p := policy{allAllow: true}
+	found := false
+	for _, t := range list {
+		if t.Type != "agent_toolset_20260401" {
+			continue
+		}
+		found = true
+		for _, n := range names {
+			enabled, pol := true, "always_allow"
+			if d := t.DefaultConfig; d != nil {
+				if d.Enabled != nil {
+					enabled = *d.Enabled
+				}
+				if d.PermissionPolicy != nil && d.PermissionPolicy.Type != "" {
+					pol = d.PermissionPolicy.Type
+				}
+			}
+			for _, c := range t.Configs {
+				if c.Name != n {
+					continue
+				}
+				if c.Enabled != nil {
+					enabled = *c.Enabled
+				}
+				if c.PermissionPolicy != nil && c.PermissionPolicy.Type != "" {
+					pol = c.PermissionPolicy.Type
+				}
+			}
+			switch {
+			case !enabled:
+				p.disallowed = append(p.disallowed, toolNames[n])
+			case pol == "always_ask":
+				p.allAllow = false
+			default:
+				p.allowed = append(p.allowed, toolNames[n])
+			}
+		}
+		break
+	}
+	if !found {
+		for _, n := range names {
+			p.disallowed = append(p.disallowed, toolNames[n])
+		}
+	}
+	return p
+}
+
+// mcpConfig returns the --mcp-config JSON of an agent's URL MCP servers, "" when none.
+func mcpConfig(servers json.RawMessage) string {
+	var list []struct {
+		Type string `json:"type"`
+		Name string `json:"name"`
+		URL  string `json:"url"`
+	}
+	if json.Unmarshal(servers, &list) != nil {
+		return ""
+	}
+	out := map[string]any{}
+	for _, s := range list {
+		if s.Name == "" || s.URL == "" {
+			continue
+		}
+		out[s.Name] = map[string]string{"type": "http", "url": s.URL}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(map[string]any{"mcpServers": out})
+	return string(b)
+}
+
+// Start implements engine.Engine: it runs the CLI in sb for one turn.
+func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spec) (engine.Run, error) {
+	if sb == nil {
+		return nil, errors.New("claude: no sandbox")
+	}
+	bin, err := e.sandboxBinary(sb)
+	if err != nil {
+		return nil, &engine.Error{Type: "unknown_error", Message: ErrNotInstalled.Error(), Err: err}
+	}
+	content := spec.Content
+	if len(bytes.TrimSpace(content)) == 0 || string(bytes.TrimSpace(content)) == "null" {
+		content = json.RawMessage(`[]`)
+	}
+	input, err := json.Marshal(map[string]any{
+		"type":    "user",
+		"message": map[string]any{"role": "user", "content": content},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claude: encode user message: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	proc, err := sb.Exec(ctx, provider.ExecSpec{
+		Args: append([]string{bin}, e.Args(spec)...),
+		Env:  e.Env(spec),
+		Dir:  spec.WorkDir,
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("claude: exec: %w", err)
+	}
+	grace := time.Duration(e.cfg.InterruptGraceMS) * time.Millisecond
+	if e.cfg.InterruptGraceMS == 0 {
+		grace = 3 * time.Second
+	}
+	r := &run{
+		proc:   proc,
+		cancel: cancel,
+		logger: e.logger.With("session_id", sessionID(spec)),
+		grace:  grace,
+		events: make(chan engine.Event),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if _, err := proc.Stdin().Write(append(input, '\n')); err != nil {
+		proc.Signal(true)
+		cancel()
+		proc.Wait()
+		return nil, fmt.Errorf("claude: write user message: %w", err)
+	}
+	go r.main(ctx)
+	return r, nil
+}
+
+func sessionID(spec engine.Spec) string {
+	if spec.Session == nil {
+		return ""
+	}
+	return spec.Session.ID
+}
+
+// run is one turn of the CLI.
+type run struct {
+	proc   provider.Process
+	cancel context.CancelFunc
+	logger *slog.Logger
+	grace  time.Duration
+
+	events chan engine.Event
+	stop   chan struct{} // closed by Interrupt
+	once   sync.Once
+	done   chan struct{}
+	err    error
+
+	stdinMu     sync.Mutex
+	stdinClosed bool
+}
+
+func (r *run) Events() <-chan engine.Event { return r.events }
+
+// Send implements engine.Run. The engine emits no events that require an answer.
+func (r *run) Send(ctx context.Context, in engine.Input) error {
+	return hangar.Errorf(hangar.KindInvalidRequest, "claude: %s for %s, which awaits no such answer", in.Type, in.ToolUseID)
+}
+
+// Interrupt implements engine.Run: it asks the CLI to stop through its control protocol,
+// then signals it and finally kills it if it is still running after the grace periods.
+func (r *run) Interrupt(ctx context.Context) error {
+	r.once.Do(func() {
+		close(r.stop)
+		r.writeStdin([]byte(`{"type":"control_request","request_id":"hangar_interrupt","request":{"subtype":"interrupt"}}` + "\n"))
+		go r.escalate()
+	})
+	return nil
+}
+
+// escalate signals, then kills, a CLI that does not stop after an interrupt.
+func (r *run) escalate() {
+	t := time.NewTimer(r.grace)
+	defer t.Stop()
+	for _, kill := range []bool{false, true} {
+		select {
+		case <-r.done:
+			return
+		case <-t.C:
+		}
+		r.logger.Debug("claude: interrupted CLI still running, signalling", "kill", kill)
+		if err := r.proc.Signal(kill); err != nil && kill {
+			r.cancel()
+		}
+		t.Reset(r.grace)
+	}
+	select {
+	case <-r.done:
+	case <-t.C:
+		r.cancel()
+	}
+}
+
+func (r *run) Wait() error {
+	<-r.done
+	return r.err
+}
+
+func (r *run) interrupted() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *run) writeStdin(b []byte) {
+	r.stdinMu.Lock()
+	defer r.stdinMu.Unlock()
+	if r.stdinClosed {
+		return
+	}
+	if _, err := r.proc.Stdin().Write(b); err != nil {
+		r.logger.Debug("claude: write stdin", "err", err)
+	}
+}
+
+func (r *run) closeStdin() {
+	r.stdinMu.Lock()
+	defer r.stdinMu.Unlock()
+	if !r.stdinClosed {
+		r.stdinClosed = true
+		r.proc.Stdin().Close()
+	}
+}
+
+// emit sends ev; it reports false when the run's context is done.
+func (r *run) emit(ctx context.Context, ev engine.Event) bool {
+	select {
+	case r.events <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *run) main(ctx context.Context) {
+	defer close(r.done)
+	defer r.cancel()
+	defer close(r.events)
+
+	stderr := &tail{max: 4 << 10}
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		io.Copy(stderr, r.proc.Stderr())
+	}()
+
+	t := &Translator{Unknown: func(typ string, line []byte) {
+		r.logger.Debug("claude: skipped output line", "type", typ, "line", truncate(line, 512))
+	}}
+	live := true
+	rd := bufio.NewReaderSize(r.proc.Stdout(), 64<<10)
+	for {
+		line, err := rd.ReadBytes('\n')
+		if len(line) > 0 && live {
+			for _, ev := range t.Line(line) {
+				if live = r.emit(ctx, ev); !live {
+					break
+				}
+			}
+			if t.Result() != nil {
+				// The turn is over: EOF on stdin lets the CLI exit.
+				r.closeStdin()
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	r.closeStdin()
+	code, werr := r.proc.Wait()
+	<-stderrDone
+	failed := t.Result() == nil && !r.interrupted() && ctx.Err() == nil
+	if live {
+		for _, ev := range t.Finish(failed) {
+			if !r.emit(ctx, ev) {
+				break
+			}
+		}
+	}
+	switch {
+	case r.interrupted():
+		r.err = nil
+	case ctx.Err() != nil:
+		r.err = ctx.Err()
+	case t.Err() != nil:
+		r.err = t.Err()
+	case werr != nil:
+		r.err = fmt.Errorf("claude: wait: %w", werr)
+	case t.Result() == nil:
+		msg := fmt.Sprintf("claude exited with code %d before finishing the turn", code)
+		if s := strings.TrimSpace(stderr.String()); s != "" {
+			msg += ": " + s
+		}
+		r.err = &engine.Error{Type: "unknown_error", Message: msg}
+	}
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return string(t.b) }
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+var (
+	_ engine.Engine = (*Engine)(nil)
+	_ engine.Run    = (*run)(nil)
+)

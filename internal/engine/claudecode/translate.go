@@ -1,0 +1,445 @@
+package claudecode
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/engine"
+)
+
+// toolNames maps the agent_toolset_20260401 tool names to Claude Code's.
+var toolNames = map[string]string{
+	"bash": "Bash", "read": "Read", "write": "Write", "edit": "Edit",
+	"glob": "Glob", "grep": "Grep", "web_fetch": "WebFetch", "web_search": "WebSearch",
+}
+
+// cmaToolName returns the CMA name of a Claude Code tool (Bash → bash), or name itself.
+func cmaToolName(name string) string {
+	for cma, cc := range toolNames {
+		if cc == name {
+			return cma
+		}
+	}
+	return name
+}
+
+// Translator turns the CLI's stream-json output, line by line, into CMA events. It keeps
+// the state that spans lines: the open model request span and its usage, the tool uses
+// waiting for results, the CLI's session ID and the final result. It never fails: a line
+// it does not understand is reported to Unknown and skipped.
+type Translator struct {
+	// Unknown, when set, is told about every line the translator skips: its type (or
+	// "invalid" for a line that is not a JSON object) and the line itself.
+	Unknown func(typ string, line []byte)
+
+	sessionID string
+	resumed   bool
+
+	span    string // message ID of the open model request span
+	usage   hangar.Usage
+	cacheWr int64
+	closed  map[string]bool // message IDs whose span ended
+	mcp     map[string]bool // tool use IDs that are MCP tool uses
+	tools   map[string]bool // tool use IDs emitted
+
+	result *Result
+}
+
+// Result is the CLI's final "result" line.
+type Result struct {
+	Subtype        string `json:"subtype"`
+	IsError        bool   `json:"is_error"`
+	Result         string `json:"result"`
+	APIErrorStatus *int   `json:"api_error_status"`
+	SessionID      string `json:"session_id"`
+	StopReason     string `json:"stop_reason"`
+}
+
+// SessionID returns the CLI's session ID, once the init line was seen.
+func (t *Translator) SessionID() string { return t.sessionID }
+
+// Result returns the final result line, nil before it arrived.
+func (t *Translator) Result() *Result { return t.result }
+
+// Err returns the classified failure the result line reports, nil for a success or when
+// no result arrived.
+func (t *Translator) Err() *engine.Error {
+	r := t.result
+	if r == nil || (!r.IsError && !strings.HasPrefix(r.Subtype, "error")) {
+		return nil
+	}
+	msg := strings.TrimSpace(r.Result)
+	if msg == "" {
+		msg = "claude ended with " + r.Subtype
+	}
+	typ := "unknown_error"
+	status := 0
+	if r.APIErrorStatus != nil {
+		status = *r.APIErrorStatus
+	}
+	lower := strings.ToLower(msg)
+	switch {
+	case status == 529 || strings.Contains(lower, "overloaded"):
+		typ = "model_overloaded_error"
+	case status == 429 || strings.Contains(lower, "rate limit"):
+		typ = "model_rate_limited_error"
+	case status != 0 || strings.HasPrefix(msg, "API Error"):
+		typ = "model_request_failed_error"
+	}
+	return &engine.Error{Type: typ, Message: msg}
+}
+
+// line is the union of the fields of the stream-json lines the translator reads.
+type line struct {
+	Type      string          `json:"type"`
+	Subtype   string          `json:"subtype"`
+	SessionID string          `json:"session_id"`
+	Message   json.RawMessage `json:"message"`
+	Event     json.RawMessage `json:"event"`
+	// Content is read when Message is absent (the abbreviated lines of some transcripts).
+	Content json.RawMessage `json:"content"`
+	// parent_tool_use_id is set on the lines of a sub-agent (Task tool).
+	ParentToolUseID *string `json:"parent_tool_use_id"`
+}
+
+type apiMessage struct {
+	ID      string          `json:"id"`
+	Model   string          `json:"model"`
+	Content json.RawMessage `json:"content"`
+	Usage   *apiUsage       `json:"usage"`
+	Error   json.RawMessage `json:"error"`
+}
+
+type apiUsage struct {
+	InputTokens              int64 `json:"input_tokens"`
+	OutputTokens             int64 `json:"output_tokens"`
+	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
+	CacheCreation            *struct {
+		Ephemeral1h int64 `json:"ephemeral_1h_input_tokens"`
+		Ephemeral5m int64 `json:"ephemeral_5m_input_tokens"`
+	} `json:"cache_creation"`
+}
+
+type block struct {
+	Type      string          `json:"type"`
+	Text      string          `json:"text"`
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Input     json.RawMessage `json:"input"`
+	ToolUseID string          `json:"tool_use_id"`
+	Content   json.RawMessage `json:"content"`
+	IsError   bool            `json:"is_error"`
+}
+
+// Line translates one output line into zero or more events.
+func (t *Translator) Line(b []byte) []engine.Event {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil
+	}
+	var l line
+	if err := json.Unmarshal(b, &l); err != nil {
+		t.unknown("invalid", b)
+		return nil
+	}
+	switch l.Type {
+	case "system":
+		if l.Subtype == "init" {
+			if l.SessionID != "" && !t.resumed {
+				t.sessionID, t.resumed = l.SessionID, true
+				return []engine.Event{{Type: engine.EventResume, Resume: l.SessionID}}
+			}
+			return nil
+		}
+		if l.Subtype != "status" {
+			t.unknown("system/"+l.Subtype, b)
+		}
+		return nil
+	case "stream_event", "assistant", "user":
+		if l.ParentToolUseID != nil && *l.ParentToolUseID != "" {
+			// A sub-agent's (Task tool) conversation: its outcome reaches the main one
+			// as the Task tool's result.
+			t.unknown(l.Type+"/subagent", b)
+			return nil
+		}
+	}
+	if len(l.Message) == 0 && len(l.Content) > 0 {
+		l.Message, _ = json.Marshal(map[string]json.RawMessage{"content": l.Content})
+	}
+	switch l.Type {
+	case "stream_event":
+		return t.streamEvent(l, b)
+	case "assistant":
+		return t.assistant(l, b)
+	case "user":
+		return t.user(l, b)
+	case "result":
+		var r Result
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.unknown("result", b)
+			return nil
+		}
+		t.result = &r
+		if r.SessionID != "" && t.sessionID == "" {
+			t.sessionID = r.SessionID
+		}
+		return t.endSpan(false)
+	case "control_response", "rate_limit_event", "keep_alive":
+		return nil
+	default:
+		t.unknown(l.Type, b)
+		return nil
+	}
+}
+
+// Finish closes what the output left open (a model request span of an interrupted or
+// crashed CLI); isError marks that span as failed.
+func (t *Translator) Finish(isError bool) []engine.Event {
+	return t.endSpan(isError)
+}
+
+func (t *Translator) unknown(typ string, b []byte) {
+	if t.Unknown != nil {
+		t.Unknown(typ, b)
+	}
+}
+
+func (t *Translator) streamEvent(l line, b []byte) []engine.Event {
+	var ev struct {
+		Type    string          `json:"type"`
+		Message json.RawMessage `json:"message"`
+		Usage   *apiUsage       `json:"usage"`
+	}
+	if json.Unmarshal(l.Event, &ev) != nil {
+		t.unknown("stream_event", b)
+		return nil
+	}
+	switch ev.Type {
+	case "message_start":
+		var m apiMessage
+		if json.Unmarshal(ev.Message, &m) != nil || m.ID == "" {
+			t.unknown("stream_event/message_start", b)
+			return nil
+		}
+		out := t.startSpan(m.ID)
+		t.addUsage(m.Usage)
+		return out
+	case "message_delta":
+		t.addUsage(ev.Usage)
+	case "message_stop":
+		return t.endSpan(false)
+	case "content_block_start", "content_block_delta", "content_block_stop", "ping":
+		// Partial content: the assistant lines carry the same content, authoritatively.
+	default:
+		t.unknown("stream_event/"+ev.Type, b)
+	}
+	return nil
+}
+
+// startSpan opens the span of model response id, closing another open one first.
+func (t *Translator) startSpan(id string) []engine.Event {
+	if t.span == id || t.closed[id] {
+		return nil
+	}
+	out := t.endSpan(false)
+	t.span, t.usage, t.cacheWr = id, hangar.Usage{}, 0
+	return append(out, engine.Event{Type: hangar.EventModelRequestStart, ID: id})
+}
+
+func (t *Translator) endSpan(isError bool) []engine.Event {
+	if t.span == "" {
+		return nil
+	}
+	if t.closed == nil {
+		t.closed = map[string]bool{}
+	}
+	t.closed[t.span] = true
+	u := t.usage
+	ev := engine.Event{Type: hangar.EventModelRequestEnd, Ref: t.span, Usage: &u, Body: map[string]any{
+		"is_error": isError,
+		"model_usage": map[string]int64{
+			"input_tokens":                u.InputTokens,
+			"output_tokens":               u.OutputTokens,
+			"cache_creation_input_tokens": t.cacheWr,
+			"cache_read_input_tokens":     u.CacheReadInputTokens,
+		},
+	}}
+	t.span = ""
+	return []engine.Event{ev}
+}
+
+// addUsage merges a usage report into the open span's: the API reports cumulative counts,
+// so each field keeps its largest value.
+func (t *Translator) addUsage(u *apiUsage) {
+	if u == nil || t.span == "" {
+		return
+	}
+	t.usage.InputTokens = max(t.usage.InputTokens, u.InputTokens)
+	t.usage.OutputTokens = max(t.usage.OutputTokens, u.OutputTokens)
+	t.usage.CacheReadInputTokens = max(t.usage.CacheReadInputTokens, u.CacheReadInputTokens)
+	t.cacheWr = max(t.cacheWr, u.CacheCreationInputTokens)
+	if c := u.CacheCreation; c != nil {
+		t.usage.CacheCreation.Ephemeral1hInputTokens = max(t.usage.CacheCreation.Ephemeral1hInputTokens, c.Ephemeral1h)
+		t.usage.CacheCreation.Ephemeral5mInputTokens = max(t.usage.CacheCreation.Ephemeral5mInputTokens, c.Ephemeral5m)
+	} else if u.CacheCreationInputTokens > 0 && t.usage.CacheCreation == (hangar.CacheCreation{}) {
+		t.usage.CacheCreation.Ephemeral5mInputTokens = u.CacheCreationInputTokens
+	}
+}
+
+func (t *Translator) assistant(l line, b []byte) []engine.Event {
+	var m apiMessage
+	if json.Unmarshal(l.Message, &m) != nil {
+		t.unknown("assistant", b)
+		return nil
+	}
+	var blocks []block
+	if json.Unmarshal(m.Content, &blocks) != nil {
+		t.unknown("assistant", b)
+		return nil
+	}
+	if m.Model == "<synthetic>" && (len(m.Error) > 0 && string(m.Error) != "null" || syntheticAPIError(blocks)) {
+		// The CLI's own rendering of a failed request; the result line reports the error.
+		return nil
+	}
+	var out []engine.Event
+	if m.ID != "" && m.Model != "<synthetic>" {
+		out = t.startSpan(m.ID)
+		if t.span == m.ID {
+			t.addUsage(m.Usage)
+		}
+	}
+	for _, c := range blocks {
+		switch c.Type {
+		case "text":
+			if c.Text == "" {
+				continue
+			}
+			out = append(out, engine.Event{Type: hangar.EventAgentMessage, Body: map[string]any{"content": engine.TextContent(c.Text)}})
+		case "thinking", "redacted_thinking":
+			out = append(out, engine.Event{Type: hangar.EventAgentThinking})
+		case "tool_use", "server_tool_use":
+			out = append(out, t.toolUse(c)...)
+		default:
+			t.unknown("assistant/"+c.Type, b)
+		}
+	}
+	return out
+}
+
+func syntheticAPIError(blocks []block) bool {
+	return len(blocks) == 1 && blocks[0].Type == "text" && strings.HasPrefix(blocks[0].Text, "API Error")
+}
+
+func (t *Translator) toolUse(c block) []engine.Event {
+	if c.ID == "" || t.tools[c.ID] {
+		return nil // no ID to answer, or already emitted
+	}
+	if t.tools == nil {
+		t.tools = map[string]bool{}
+	}
+	t.tools[c.ID] = true
+	input := c.Input
+	if len(bytes.TrimSpace(input)) == 0 || !json.Valid(input) || bytes.TrimSpace(input)[0] != '{' {
+		input = json.RawMessage(`{}`)
+	}
+	if server, tool, ok := mcpName(c.Name); ok {
+		if t.mcp == nil {
+			t.mcp = map[string]bool{}
+		}
+		t.mcp[c.ID] = true
+		return []engine.Event{{Type: "agent.mcp_tool_use", ID: c.ID, Body: map[string]any{
+			"name": tool, "mcp_server_name": server, "input": input, "evaluated_permission": "allow",
+		}}}
+	}
+	return []engine.Event{{Type: hangar.EventAgentToolUse, ID: c.ID, Body: map[string]any{
+		"name": cmaToolName(c.Name), "input": input, "evaluated_permission": "allow",
+	}}}
+}
+
+// mcpName splits Claude Code's name of an MCP tool, mcp__<server>__<tool>.
+func mcpName(name string) (server, tool string, ok bool) {
+	rest, ok := strings.CutPrefix(name, "mcp__")
+	if !ok {
+		return "", "", false
+	}
+	server, tool, ok = strings.Cut(rest, "__")
+	if !ok || server == "" || tool == "" {
+		return "", "", false
+	}
+	return server, tool, true
+}
+
+func (t *Translator) user(l line, b []byte) []engine.Event {
+	var m struct {
+		Content json.RawMessage `json:"content"`
+	}
+	if json.Unmarshal(l.Message, &m) != nil {
+		t.unknown("user", b)
+		return nil
+	}
+	var blocks []block
+	if json.Unmarshal(m.Content, &blocks) != nil {
+		// A plain string: a replayed prompt, not a tool result.
+		return nil
+	}
+	var out []engine.Event
+	for _, c := range blocks {
+		if c.Type != "tool_result" {
+			continue // e.g. "[Request interrupted by user]"
+		}
+		if !t.tools[c.ToolUseID] {
+			t.unknown("user/tool_result", b)
+			continue
+		}
+		typ := hangar.EventAgentToolResult
+		if t.mcp[c.ToolUseID] {
+			typ = "agent.mcp_tool_result"
+		}
+		delete(t.tools, c.ToolUseID)
+		out = append(out, engine.Event{Type: typ, Ref: c.ToolUseID, Body: map[string]any{
+			"content": resultContent(c.Content), "is_error": c.IsError,
+		}})
+	}
+	// The model request of the tool use is over, whatever partial output said.
+	return append(t.endSpan(false), out...)
+}
+
+// resultContent returns tool result content as CMA content blocks: a string becomes one
+// text block; text and image blocks are kept; others become text.
+func resultContent(raw json.RawMessage) []any {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return []any{map[string]string{"type": "text", "text": s}}
+	}
+	var blocks []json.RawMessage
+	if json.Unmarshal(raw, &blocks) != nil {
+		if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+			return []any{}
+		}
+		return []any{map[string]string{"type": "text", "text": string(raw)}}
+	}
+	out := make([]any, 0, len(blocks))
+	for _, rb := range blocks {
+		var b struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		}
+		if json.Unmarshal(rb, &b) != nil {
+			out = append(out, map[string]string{"type": "text", "text": string(rb)})
+			continue
+		}
+		switch b.Type {
+		case "text":
+			out = append(out, map[string]string{"type": "text", "text": b.Text})
+		case "image":
+			out = append(out, rb)
+		default:
+			out = append(out, map[string]string{"type": "text", "text": fmt.Sprintf("[%s]", b.Type)})
+		}
+	}
+	return out
+}

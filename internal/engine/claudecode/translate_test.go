@@ -1,0 +1,275 @@
+package claudecode
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hangar-dev/hangar/internal/engine"
+	"github.com/hangar-dev/hangar/internal/engine/enginetest"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+
+// translateFile runs a Translator over a recorded stream-json transcript.
+func translateFile(t *testing.T, name string) (evs []engine.Event, unknown []string, tr *Translator) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr = &Translator{Unknown: func(typ string, _ []byte) { unknown = append(unknown, typ) }}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		evs = append(evs, tr.Line(sc.Bytes())...)
+	}
+	evs = append(evs, tr.Finish(false)...)
+	return evs, unknown, tr
+}
+
+// render prints events one per line, for golden files.
+func render(evs []engine.Event) string {
+	var sb strings.Builder
+	for _, ev := range evs {
+		fmt.Fprintf(&sb, "%s", ev.Type)
+		if ev.ID != "" {
+			fmt.Fprintf(&sb, " id=%s", ev.ID)
+		}
+		if ev.Ref != "" {
+			fmt.Fprintf(&sb, " ref=%s", ev.Ref)
+		}
+		if ev.Resume != "" {
+			fmt.Fprintf(&sb, " resume=%s", ev.Resume)
+		}
+		if ev.Body != nil {
+			b, _ := json.Marshal(ev.Body)
+			fmt.Fprintf(&sb, " %s", b)
+		}
+		if ev.Usage != nil {
+			b, _ := json.Marshal(ev.Usage)
+			fmt.Fprintf(&sb, " usage=%s", b)
+		}
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+func TestTranslateTranscripts(t *testing.T) {
+	tests := []struct {
+		file    string
+		types   []string
+		errType string // of Translator.Err, "" for none
+		unknown []string
+	}{
+		{
+			file: "tool_round.jsonl",
+			types: []string{
+				engine.EventResume,
+				"span.model_request_start", "agent.tool_use", "span.model_request_end",
+				"agent.tool_result",
+				"span.model_request_start", "agent.message", "span.model_request_end",
+			},
+		},
+		{
+			// Recorded without --include-partial-messages: spans come from assistant lines.
+			file:  "resume.jsonl",
+			types: []string{engine.EventResume, "span.model_request_start", "agent.message", "span.model_request_end"},
+		},
+		{
+			file:    "overloaded.jsonl",
+			types:   []string{engine.EventResume},
+			errType: "model_overloaded_error",
+			unknown: []string{"system/api_retry"},
+		},
+		{
+			file:    "interrupt.jsonl",
+			types:   []string{engine.EventResume, "span.model_request_start", "span.model_request_end"},
+			errType: "unknown_error",
+		},
+		{
+			// The trimmed lines of feasibility.md §B: "…" elisions make two lines invalid JSON.
+			file:    "feasibility_partial.jsonl",
+			types:   []string{engine.EventResume, "span.model_request_start", "agent.message", "span.model_request_end"},
+			unknown: []string{"invalid", "invalid"},
+		},
+		{
+			file:    "feasibility_tool_round.jsonl",
+			types:   []string{"agent.tool_use", "agent.message"},
+			unknown: []string{"invalid"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSuffix(tt.file, ".jsonl"), func(t *testing.T) {
+			t.Parallel()
+			evs, unknown, tr := translateFile(t, tt.file)
+			if diff := cmp.Diff(tt.types, enginetest.Types(evs)); diff != "" {
+				t.Errorf("event types (-want +got):\n%s", diff)
+			}
+			enginetest.CheckEvents(t, evs)
+			var gotErr string
+			if err := tr.Err(); err != nil {
+				gotErr = err.Type
+			}
+			if gotErr != tt.errType {
+				t.Errorf("Err type = %q, want %q (%v)", gotErr, tt.errType, tr.Err())
+			}
+			if diff := cmp.Diff(tt.unknown, unknown); diff != "" {
+				t.Errorf("skipped line types (-want +got):\n%s", diff)
+			}
+			golden := filepath.Join("testdata", strings.TrimSuffix(tt.file, ".jsonl")+".golden")
+			got := render(evs)
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTranslateLines(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  string
+	}{
+		{
+			name: "thinking and an MCP tool round",
+			lines: []string{
+				`{"type":"assistant","message":{"id":"msg_1","model":"m","content":[{"type":"thinking","thinking":"hmm","signature":"s"}],"usage":{"input_tokens":10,"output_tokens":2}}}`,
+				`{"type":"assistant","message":{"id":"msg_1","model":"m","content":[{"type":"tool_use","id":"toolu_1","name":"mcp__github__create_issue","input":{"title":"x"}}],"usage":{"input_tokens":10,"output_tokens":7,"cache_read_input_tokens":3}}}`,
+				`{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"created"}],"is_error":true}]}}`,
+			},
+			want: `span.model_request_start id=msg_1
+agent.thinking
+agent.mcp_tool_use id=toolu_1 {"evaluated_permission":"allow","input":{"title":"x"},"mcp_server_name":"github","name":"create_issue"}
+span.model_request_end ref=msg_1 {"is_error":false,"model_usage":{"cache_creation_input_tokens":0,"cache_read_input_tokens":3,"input_tokens":10,"output_tokens":7}} usage={"input_tokens":10,"output_tokens":7,"cache_read_input_tokens":3,"cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0}}
+agent.mcp_tool_result ref=toolu_1 {"content":[{"text":"created","type":"text"}],"is_error":true}
+`,
+		},
+		{
+			name: "CMA tool names, unknown tools kept by name",
+			lines: []string{
+				`{"type":"assistant","message":{"id":"msg_1","model":"m","content":[{"type":"tool_use","id":"t1","name":"WebFetch","input":{"url":"u"}},{"type":"tool_use","id":"t2","name":"TodoWrite","input":null}]}}`,
+			},
+			want: `span.model_request_start id=msg_1
+agent.tool_use id=t1 {"evaluated_permission":"allow","input":{"url":"u"},"name":"web_fetch"}
+agent.tool_use id=t2 {"evaluated_permission":"allow","input":{},"name":"TodoWrite"}
+span.model_request_end ref=msg_1 {"is_error":false,"model_usage":{"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"input_tokens":0,"output_tokens":0}} usage={"input_tokens":0,"output_tokens":0,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0}}
+`,
+		},
+		{
+			name: "partial and final content give one message",
+			lines: []string{
+				`{"type":"stream_event","event":{"type":"message_start","message":{"id":"msg_2","usage":{"input_tokens":5,"output_tokens":1,"cache_creation_input_tokens":4}}}}`,
+				`{"type":"stream_event","event":{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}}`,
+				`{"type":"assistant","message":{"id":"msg_2","model":"m","content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":5,"output_tokens":1}}}`,
+				`{"type":"assistant","message":{"id":"msg_2","model":"m","content":[{"type":"text","text":""}]}}`,
+				`{"type":"stream_event","event":{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}}`,
+				`{"type":"stream_event","event":{"type":"message_stop"}}`,
+				`{"type":"assistant","message":{"id":"msg_2","model":"m","content":[{"type":"text","text":"late"}]}}`,
+			},
+			want: `span.model_request_start id=msg_2
+agent.message {"content":[{"text":"hi","type":"text"}]}
+span.model_request_end ref=msg_2 {"is_error":false,"model_usage":{"cache_creation_input_tokens":4,"cache_read_input_tokens":0,"input_tokens":5,"output_tokens":9}} usage={"input_tokens":5,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":4}}
+agent.message {"content":[{"text":"late","type":"text"}]}
+`,
+		},
+		{
+			name: "sub-agent lines, duplicate tool uses and stray results are skipped",
+			lines: []string{
+				`{"type":"assistant","parent_tool_use_id":"toolu_task","message":{"id":"msg_sub","model":"m","content":[{"type":"text","text":"sub"}]}}`,
+				`{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"ls"}}]}}`,
+				`{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"ls"}}]}}`,
+				`{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"nope","content":"x"}]}}`,
+				`{"type":"user","message":{"role":"user","content":"replayed prompt"}}`,
+				`not json`, `null`, `[]`, `{"type":"future_line"}`,
+			},
+			want: `agent.tool_use id=t1 {"evaluated_permission":"allow","input":{"command":"ls"},"name":"bash"}
+`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tr := &Translator{}
+			var evs []engine.Event
+			for _, l := range tt.lines {
+				evs = append(evs, tr.Line([]byte(l))...)
+			}
+			evs = append(evs, tr.Finish(false)...)
+			enginetest.CheckEvents(t, evs)
+			if diff := cmp.Diff(tt.want, render(evs)); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTranslatorErr(t *testing.T) {
+	tests := []struct {
+		line string
+		want string
+	}{
+		{`{"type":"result","subtype":"success","is_error":false,"result":"ok"}`, ""},
+		{`{"type":"result","subtype":"success","is_error":true,"api_error_status":529,"result":"API Error: 529 Overloaded."}`, "model_overloaded_error"},
+		{`{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: 429"}`, "model_rate_limited_error"},
+		{`{"type":"result","subtype":"success","is_error":true,"api_error_status":401,"result":"API Error: 401 invalid x-api-key"}`, "model_request_failed_error"},
+		{`{"type":"result","subtype":"error_max_turns","is_error":true}`, "unknown_error"},
+	}
+	for _, tt := range tests {
+		tr := &Translator{}
+		tr.Line([]byte(tt.line))
+		got := ""
+		if err := tr.Err(); err != nil {
+			got = err.Type
+			if err.Message == "" {
+				t.Errorf("%s: empty message", tt.line)
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%s: Err type = %q, want %q", tt.line, got, tt.want)
+		}
+	}
+}
+
+func FuzzTranslate(f *testing.F) {
+	for _, name := range []string{"tool_round.jsonl", "resume.jsonl", "overloaded.jsonl", "interrupt.jsonl", "feasibility_partial.jsonl"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		// One seed per line: whole transcripts make coverage-guided fuzzing crawl.
+		for _, l := range bytes.Split(b, []byte("\n")) {
+			if len(l) > 0 && len(l) < 4096 {
+				f.Add(l)
+			}
+		}
+	}
+	f.Add([]byte(`{"type":"user","message":{"content":[{"type":"tool_result","tool_use_id":"a","content":[1,{"type":"image"}]}]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tr := &Translator{}
+		var evs []engine.Event
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			evs = append(evs, tr.Line(l)...)
+		}
+		evs = append(evs, tr.Finish(true)...)
+		tr.Err()
+		enginetest.CheckEvents(t, evs)
+	})
+}
