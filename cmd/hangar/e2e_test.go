@@ -27,17 +27,21 @@ const testAPIKey = "test-key"
 
 // testServer is one in-process Hangar.
 type testServer struct {
-	URL    string // http://127.0.0.1:PORT
-	Client anthropic.Client
+	URL     string // http://127.0.0.1:PORT
+	Client  anthropic.Client
+	DataDir string
 }
 
 // startServer runs a real Hangar for the duration of the test and returns an SDK client
 // pointed at it (Bearer auth, as SDK v2 sends it; no retries so failures surface at once).
-func startServer(t *testing.T) *testServer {
+func startServer(t *testing.T, opts ...func(*Config)) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), APIKey: testAPIKey, LogFormat: "text", LogLevel: "error"}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	app, err := newApp(ctx, cfg, log, io.Discard)
 	if err != nil {
 		cancel()
@@ -61,7 +65,7 @@ func startServer(t *testing.T) *testServer {
 		}
 	})
 	url := "http://" + ln.Addr().String()
-	return &testServer{URL: url, Client: newClient(url, option.WithAPIKey(testAPIKey))}
+	return &testServer{URL: url, Client: newClient(url, option.WithAPIKey(testAPIKey)), DataDir: cfg.DataDir}
 }
 
 // newClient builds an SDK client for the server at url with the given extra options.

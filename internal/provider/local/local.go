@@ -189,7 +189,9 @@ func decodeStrict(raw json.RawMessage, v any) error {
 }
 
 // Capabilities implements provider.Provider.
-func (p *Provider) Capabilities() provider.Capabilities {
+func (p *Provider) Capabilities() provider.Capabilities { return capabilities() }
+
+func capabilities() provider.Capabilities {
 	return provider.Capabilities{Recover: true, Files: true, Signals: true, Network: true, Isolated: true}
 }
 

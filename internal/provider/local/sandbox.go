@@ -41,6 +41,10 @@ type Sandbox struct {
 // Handle implements provider.Sandbox.
 func (s *Sandbox) Handle() provider.Handle { return provider.Handle(s.raw) }
 
+// Capabilities reports the provider's capabilities on the sandbox itself, so engines can
+// tell that paths inside differ from the host's (Isolated).
+func (s *Sandbox) Capabilities() provider.Capabilities { return capabilities() }
+
 // Exec implements provider.Sandbox: it runs spec.Args under bwrap in the sandbox's cgroup.
 // It returns an invalid_request_error for an empty command or a bad Dir.
 func (s *Sandbox) Exec(ctx context.Context, spec provider.ExecSpec) (provider.Process, error) {

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"errors"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/engine/claudecode"
+	"github.com/hangar-dev/hangar/internal/fakemodel"
+)
+
+// realUpstreamKey is what the egress proxy adds to model requests. It must reach the fake
+// model and never the sandbox.
+const realUpstreamKey = "sk-ant-real-upstream-key-for-tests"
+
+// claudeServer starts Hangar wired to a fake Anthropic API, with the real Claude Code CLI
+// in the local bubblewrap sandbox. It skips when the CLI or bubblewrap is not installed
+// (scripts/install-test-deps installs both).
+func claudeServer(t *testing.T) (*testServer, *fakemodel.Server) {
+	t.Helper()
+	cache, err := cacheDir(os.Getenv)
+	if err != nil {
+		t.Skipf("no cache dir: %v", err)
+	}
+	if _, err := claudecode.Find(cache); errors.Is(err, claudecode.ErrNotInstalled) {
+		t.Skipf("the claude CLI is not installed in %s (run scripts/install-test-deps): %v", cache, err)
+	}
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bubblewrap is not installed (run scripts/install-test-deps)")
+	}
+	fake := &fakemodel.Server{}
+	upstream := httptest.NewServer(fake)
+	t.Cleanup(upstream.Close)
+	srv := startServer(t, func(c *Config) {
+		c.CacheDir = cache
+		c.UpstreamURL = upstream.URL
+		c.UpstreamKey = hangar.Secret(realUpstreamKey)
+	})
+	return srv, fake
+}
+
+// claudeAgent creates an agent on the claude engine (inferred from the model).
+func claudeAgent(t *testing.T, c anthropic.Client) *anthropic.BetaManagedAgentsAgent {
+	t.Helper()
+	a, err := c.Beta.Agents.New(testContext(t), anthropic.BetaAgentNewParams{
+		Name:   "coder",
+		Model:  anthropic.BetaManagedAgentsModelConfigParams{ID: anthropic.BetaManagedAgentsModelClaudeSonnet4_6},
+		System: anthropic.String("You are a careful coding agent."),
+	}, option.WithJSONSet("tools", []map[string]any{{"type": "agent_toolset_20260401"}}))
+	if err != nil {
+		t.Fatalf("create agent: %v", err)
+	}
+	if got := a.JSON.ExtraFields["engine"].Raw(); got != `"claude"` {
+		t.Fatalf("engine = %s, want \"claude\" inferred from the model", got)
+	}
+	return a
+}
+
+// TestE2EClaudeToolRoundAndResume runs two turns of the real Claude Code CLI in a bubblewrap
+// sandbox: the first writes a file with the bash tool, the second reads it back. It proves
+// the event translation, the persisted workspace, --resume of the CLI's own session, and
+// that the egress proxy swaps the session token for the real key.
+func TestE2EClaudeToolRoundAndResume(t *testing.T) {
+	t.Parallel()
+	srv, fake := claudeServer(t)
+	c := srv.Client
+	agent := claudeAgent(t, c)
+	env := newEnvironment(t, c, "sandbox")
+	sess := newSession(t, c, agent.ID, env.ID)
+	stream := openStream(t, testContext(t), c, sess.ID)
+
+	send(t, c, sess.ID, userMessage("TOOL:bash echo hello > out.txt"))
+	turn1 := withoutSpans(readUntil(t, stream, isIdle))
+	wantTypes := []string{"user.message", "session.status_running", "agent.tool_use", "agent.tool_result", "agent.message", "session.status_idle"}
+	if got := eventTypes(turn1); strings.Join(got, " ") != strings.Join(wantTypes, " ") {
+		for _, ev := range turn1 {
+			t.Log(ev.RawJSON())
+		}
+		t.Fatalf("turn 1 events = %v, want %v", got, wantTypes)
+	}
+	use, result := turn1[2], turn1[3]
+	input, _ := use.Input.(map[string]any)
+	if cmd, _ := input["command"].(string); use.Name != "bash" || !strings.Contains(cmd, "echo hello > out.txt") {
+		t.Errorf("tool_use = %s", use.RawJSON())
+	}
+	if result.ToolUseID != use.ID {
+		t.Errorf("tool_result.tool_use_id = %q, want the tool_use event id %q", result.ToolUseID, use.ID)
+	}
+	if idle := turn1[len(turn1)-1]; idle.StopReason.Type != "end_turn" {
+		t.Errorf("idle = %s", idle.RawJSON())
+	}
+	out, err := os.ReadFile(filepath.Join(srv.DataDir, "sandboxes", sess.ID, "workspace", "out.txt"))
+	if err != nil || strings.TrimSpace(string(out)) != "hello" {
+		t.Fatalf("workspace out.txt = %q, %v; want hello", out, err)
+	}
+
+	send(t, c, sess.ID, userMessage("TOOL:bash cat out.txt"))
+	turn2 := withoutSpans(readUntil(t, stream, isIdle))
+	var got string
+	for _, ev := range turn2 {
+		if ev.Type == "agent.tool_result" {
+			got = ev.RawJSON()
+		}
+	}
+	if !strings.Contains(got, "hello") {
+		t.Errorf("turn 2 tool_result = %s; want the file written in turn 1", got)
+	}
+
+	reqs := fake.MessageRequests()
+	if len(reqs) < 4 {
+		t.Fatalf("fake model saw %d message requests, want at least 4", len(reqs))
+	}
+	last := reqs[len(reqs)-1]
+	var history strings.Builder
+	for _, m := range last.Messages {
+		for _, b := range m.Content {
+			history.WriteString(b.Text + b.ResultText() + "\n")
+		}
+	}
+	if !strings.Contains(history.String(), "echo hello > out.txt") {
+		t.Errorf("turn 2 did not resume the CLI's conversation; last request history:\n%s", history.String())
+	}
+	for _, r := range reqs {
+		if got := r.Header.Get("x-api-key"); got != realUpstreamKey {
+			t.Errorf("upstream saw x-api-key %q, want the real key swapped in by the egress proxy", got)
+		}
+	}
+}
+
+// TestE2EClaudeKeyNeverInSandbox asks the agent to dump what it can see inside the sandbox
+// (its environment and every file it can write or read in its own directories) and checks
+// that the real upstream key is nowhere, while the session token stands in for it.
+func TestE2EClaudeKeyNeverInSandbox(t *testing.T) {
+	t.Parallel()
+	srv, _ := claudeServer(t)
+	c := srv.Client
+	agent := claudeAgent(t, c)
+	env := newEnvironment(t, c, "sandbox")
+	sess := newSession(t, c, agent.ID, env.ID)
+	stream := openStream(t, testContext(t), c, sess.ID)
+
+	// The key is split in the command so the command's own text (kept in the CLI's
+	// transcript under HOME) cannot match it.
+	send(t, c, sess.ID, userMessage(`TOOL:bash env; echo ---; grep -rl "sk-ant-real-upstream""-key-for-tests" $HOME /workspace /tmp /etc /run 2>/dev/null; echo end-of-scan`))
+	var result string
+	for _, ev := range readUntil(t, stream, isIdle) {
+		if ev.Type == "agent.tool_result" {
+			result = ev.RawJSON()
+		}
+	}
+	if !strings.Contains(result, "end-of-scan") || !strings.Contains(result, "ANTHROPIC_API_KEY=") {
+		t.Fatalf("the scan did not run: %s", result)
+	}
+	if strings.Contains(result, realUpstreamKey) {
+		t.Fatalf("the real upstream key is visible inside the sandbox: %s", result)
+	}
+	// Nothing under the session's host directories either.
+	root := filepath.Join(srv.DataDir, "sandboxes", sess.ID)
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err == nil && strings.Contains(string(b), realUpstreamKey) {
+			t.Errorf("%s contains the real upstream key", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
