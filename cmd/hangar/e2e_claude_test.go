@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -175,5 +176,67 @@ func TestE2EClaudeKeyNeverInSandbox(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestE2EClaudeInterrupt interrupts a turn whose model stream never finishes: the CLI is
+// stopped through its control protocol and the session goes idle with end_turn, ready for
+// the next message.
+func TestE2EClaudeInterrupt(t *testing.T) {
+	t.Parallel()
+	srv, fake := claudeServer(t)
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	fake.Push(fakemodel.Response{Content: []fakemodel.Block{{Type: "text", Text: "thinking forever"}}, Hold: hold})
+	c := srv.Client
+	agent := claudeAgent(t, c)
+	env := newEnvironment(t, c, "sandbox")
+	sess := newSession(t, c, agent.ID, env.ID)
+	stream := openStream(t, testContext(t), c, sess.ID)
+
+	send(t, c, sess.ID, userMessage("take your time"))
+	readUntil(t, stream, isType("span.model_request_start"))
+	send(t, c, sess.ID, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}})
+	evs := readUntil(t, stream, isIdle)
+	if idle := evs[len(evs)-1]; idle.StopReason.Type != "end_turn" {
+		t.Fatalf("after interrupt: %s", idle.RawJSON())
+	}
+
+	send(t, c, sess.ID, userMessage("still there?"))
+	var reply string
+	for _, ev := range readUntil(t, stream, isIdle) {
+		if ev.Type == "agent.message" {
+			reply = agentText(ev)
+		}
+	}
+	if !strings.Contains(reply, "echo: still there?") {
+		t.Errorf("the turn after the interrupt answered %q", reply)
+	}
+}
+
+// TestE2EClaudeConcurrentSessions runs five sessions at once, each in its own sandbox with
+// its own HOME, and checks each got its own answer and its own workspace file.
+func TestE2EClaudeConcurrentSessions(t *testing.T) {
+	t.Parallel()
+	srv, _ := claudeServer(t)
+	c := srv.Client
+	agent := claudeAgent(t, c)
+	env := newEnvironment(t, c, "sandbox")
+	for i := range 5 {
+		t.Run(fmt.Sprintf("session-%d", i), func(t *testing.T) {
+			t.Parallel() // the five sessions run at once
+			sess := newSession(t, c, agent.ID, env.ID)
+			stream := openStream(t, testContext(t), c, sess.ID)
+			want := fmt.Sprintf("session-%d", i)
+			send(t, c, sess.ID, userMessage("TOOL:bash echo "+want+" > mine.txt"))
+			evs := readUntil(t, stream, isIdle)
+			if idle := evs[len(evs)-1]; idle.StopReason.Type != "end_turn" {
+				t.Fatalf("ended with %s", idle.RawJSON())
+			}
+			b, err := os.ReadFile(filepath.Join(srv.DataDir, "sandboxes", sess.ID, "workspace", "mine.txt"))
+			if err != nil || strings.TrimSpace(string(b)) != want {
+				t.Errorf("mine.txt = %q, %v; want %q", b, err, want)
+			}
+		})
 	}
 }
