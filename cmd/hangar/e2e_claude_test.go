@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -238,5 +239,92 @@ func TestE2EClaudeConcurrentSessions(t *testing.T) {
 				t.Errorf("mine.txt = %q, %v; want %q", b, err, want)
 			}
 		})
+	}
+}
+
+// TestE2EClaudeSandboxEscapes has the agent try to break out, one tool call per turn:
+// write outside its directories, read the server's data dir, reach a local port directly
+// and through the egress proxy (networking limited, nothing allowed), and exhaust memory
+// and processes. Each attempt must fail, and the session must still answer afterwards.
+func TestE2EClaudeSandboxEscapes(t *testing.T) {
+	t.Parallel()
+	srv, _ := claudeServer(t)
+	c := srv.Client
+	agent := claudeAgent(t, c)
+	env, err := c.Beta.Environments.New(testContext(t), anthropic.BetaEnvironmentNewParams{Name: "locked"},
+		option.WithJSONSet("config", map[string]any{
+			"type":       "cloud",
+			"networking": map[string]any{"type": "limited", "allowed_hosts": []string{}},
+			"sandbox":    map[string]any{"memory_mb": 512, "pids": 256},
+		}))
+	if err != nil {
+		t.Fatalf("create environment: %v", err)
+	}
+	sess := newSession(t, c, agent.ID, env.ID)
+	stream := openStream(t, testContext(t), c, sess.ID)
+
+	// A host service the sandbox must not reach; it records every connection.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	reached := make(chan struct{}, 16)
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			reached <- struct{}{}
+			conn.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	vaultKey, err := os.ReadFile(filepath.Join(srv.DataDir, "vault-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// turn runs one tool command and returns the turn's events as JSON, one per line.
+	turn := func(cmd string) string {
+		t.Helper()
+		send(t, c, sess.ID, userMessage("TOOL:bash "+cmd))
+		var all strings.Builder
+		for _, ev := range readUntil(t, stream, isIdle) {
+			all.WriteString(ev.RawJSON() + "\n")
+		}
+		return all.String()
+	}
+
+	if out := turn("echo pwned > /etc/hangar-pwned; echo rc=$?"); strings.Contains(out, "rc=0") {
+		t.Errorf("wrote into /etc: %s", out)
+	}
+	if _, err := os.Stat("/etc/hangar-pwned"); err == nil {
+		os.Remove("/etc/hangar-pwned")
+		t.Error("the host's /etc/hangar-pwned exists")
+	}
+	if out := turn("cat " + filepath.Join(srv.DataDir, "vault-key") + "; echo rc=$?"); strings.Contains(out, strings.TrimSpace(string(vaultKey))) || strings.Contains(out, "rc=0") {
+		t.Errorf("read the server's vault key: %s", out)
+	}
+	turn(fmt.Sprintf("echo hi > /dev/tcp/127.0.0.1/%d; echo rc=$?", port))
+	if out := turn(fmt.Sprintf("curl -s -m 5 -o /dev/null -w 'code=%%{http_code}' -x $HTTP_PROXY http://127.0.0.1:%d/; echo; curl -s -m 5 -o /dev/null -w 'code=%%{http_code}' http://example.com/; echo rc=$?", port)); strings.Contains(out, "code=200") {
+		t.Errorf("reached a host through the proxy: %s", out)
+	}
+	select {
+	case <-reached:
+		t.Error("the sandbox reached a TCP port on the host's loopback")
+	default:
+	}
+	// The OOM killer may pick the bomb or, when it is the largest process of the sandbox,
+	// the CLI itself; either way the sandbox's limit holds and the next turn runs.
+	if out := turn("tail /dev/zero; echo rc=$?"); !strings.Contains(out, "rc=137") && !strings.Contains(out, "code 137") {
+		t.Errorf("memory bomb was not killed by the sandbox's memory limit:\n%s", out)
+	}
+	if out := turn("for i in $(seq 400); do sleep 2 & done; echo started; wait"); !strings.Contains(out, "fork") && !strings.Contains(out, "Resource temporarily unavailable") && !strings.Contains(out, "Exit code") && !strings.Contains(out, "session.error") {
+		t.Errorf("the fork bomb ran 400 processes under a pids limit of 256:\n%s", out)
+	}
+	if out := turn("echo still-alive"); !strings.Contains(out, "still-alive") {
+		t.Errorf("the session did not go on after the escape attempts: %s", out)
 	}
 }
