@@ -61,6 +61,20 @@ func TestArgs(t *testing.T) {
 			agent: hangar.Agent{Tools: json.RawMessage(`[{"type":"agent_toolset_20260401","default_config":{"enabled":false},
 				"configs":[{"name":"bash","enabled":true,"permission_policy":{"type":"always_ask"}},{"name":"read","enabled":true}]}]`)},
 			want: append(base, "--allowedTools", "Read", "--disallowedTools", "Edit,Glob,Grep,WebFetch,WebSearch,Write",
+				"--permission-prompt-tool", "stdio", "--settings", `{"permissions":{"ask":["Bash"]}}`,
+				"--permission-mode", "default"),
+		},
+		{
+			name: "default asks, MCP server and tool ask",
+			agent: hangar.Agent{
+				Tools: json.RawMessage(`[{"type":"agent_toolset_20260401","default_config":{"permission_policy":{"type":"always_ask"}},
+					"configs":[{"name":"read","permission_policy":{"type":"always_allow"}}]},
+					{"type":"mcp_toolset","mcp_server_name":"docs","default_config":{"permission_policy":{"type":"always_ask"}}},
+					{"type":"mcp_toolset","mcp_server_name":"gh","configs":[{"name":"delete_repo","permission_policy":{"type":"always_ask"}}]}]`),
+			},
+			want: append(base, "--allowedTools", "Read",
+				"--permission-prompt-tool", "stdio", "--settings",
+				`{"permissions":{"ask":["Bash","Edit","Glob","Grep","WebFetch","WebSearch","Write","mcp__docs","mcp__gh__delete_repo"]}}`,
 				"--permission-mode", "default"),
 		},
 		{

@@ -94,7 +94,7 @@ func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 
 // Capabilities implements engine.Engine.
 func (e *Engine) Capabilities() engine.Capabilities {
-	return engine.Capabilities{Interrupt: true, Resume: true}
+	return engine.Capabilities{ToolConfirmation: true, Interrupt: true, Resume: true}
 }
 
 // binary returns the host path of the CLI.
@@ -183,6 +183,13 @@ func (e *Engine) Args(spec engine.Spec) []string {
 	if cfg := mcpConfig(a.MCPServers); cfg != "" {
 		args = append(args, "--mcp-config", cfg, "--strict-mcp-config")
 	}
+	if rules := askRules(a.Tools, p); len(rules) > 0 {
+		// The CLI sends a can_use_tool control request before each use of these tools
+		// (the ask rules make it ask even for uses it deems safe, like a read-only
+		// command) and waits for the control_response on stdin.
+		settings, _ := json.Marshal(map[string]any{"permissions": map[string]any{"ask": rules}})
+		args = append(args, "--permission-prompt-tool", "stdio", "--settings", string(settings))
+	}
 	mode := e.cfg.PermissionMode
 	if mode == "" {
 		mode = "default"
@@ -220,7 +227,9 @@ func (e *Engine) Env(spec engine.Spec) []string {
 
 type policy struct {
 	allowed, disallowed []string
-	allAllow            bool
+	// ask lists the tools with always_ask, which await the client's confirmation.
+	ask      []string
+	allAllow bool
 }
 
 // toolPolicy maps an agent's agent_toolset_20260401 to Claude Code tool flags: enabled
@@ -279,6 +288,7 @@ func toolPolicy(tools json.RawMessage) policy {
 				p.disallowed = append(p.disallowed, toolNames[n])
 			case pol == "always_ask":
 				p.allAllow = false
+				p.ask = append(p.ask, toolNames[n])
 			default:
 				p.allowed = append(p.allowed, toolNames[n])
 			}
@@ -291,6 +301,79 @@ func toolPolicy(tools json.RawMessage) policy {
 		}
 	}
 	return p
+}
+
+// mcpAsk returns the Claude Code permission rules of an agent's MCP toolsets with
+// always_ask: mcp__<server> for a server whose default asks, mcp__<server>__<tool> for a
+// tool that asks. Tools of a server that asks but whose own policy allows are listed in
+// except.
+func mcpAsk(tools json.RawMessage) (rules []string, except map[string]bool) {
+	type cfg struct {
+		Name             string `json:"name"`
+		PermissionPolicy *struct {
+			Type string `json:"type"`
+		} `json:"permission_policy"`
+	}
+	var list []struct {
+		Type          string `json:"type"`
+		MCPServerName string `json:"mcp_server_name"`
+		DefaultConfig *cfg   `json:"default_config"`
+		Configs       []cfg  `json:"configs"`
+	}
+	_ = json.Unmarshal(tools, &list)
+	except = map[string]bool{}
+	for _, t := range list {
+		if t.Type != "mcp_toolset" || t.MCPServerName == "" {
+			continue
+		}
+		server := "mcp__" + t.MCPServerName
+		serverAsks := t.DefaultConfig != nil && t.DefaultConfig.PermissionPolicy != nil && t.DefaultConfig.PermissionPolicy.Type == "always_ask"
+		if serverAsks {
+			rules = append(rules, server)
+		}
+		for _, c := range t.Configs {
+			if c.Name == "" || c.PermissionPolicy == nil || c.PermissionPolicy.Type == "" {
+				continue
+			}
+			switch name := server + "__" + c.Name; {
+			case c.PermissionPolicy.Type == "always_ask" && !serverAsks:
+				rules = append(rules, name)
+			case c.PermissionPolicy.Type != "always_ask" && serverAsks:
+				except[name] = true
+			}
+		}
+	}
+	return rules, except
+}
+
+// askRules returns the permission rules (--settings permissions.ask) of the tools that
+// ask for confirmation under an agent's tools JSON and its toolset policy p.
+func askRules(tools json.RawMessage, p policy) []string {
+	mcp, _ := mcpAsk(tools)
+	return append(slices.Clone(p.ask), mcp...)
+}
+
+// asker returns the Translator.Ask of an agent's tools JSON, nil when no tool asks.
+func asker(tools json.RawMessage) func(tool string) bool {
+	p := toolPolicy(tools)
+	mcp, except := mcpAsk(tools)
+	if len(p.ask) == 0 && len(mcp) == 0 {
+		return nil
+	}
+	return func(tool string) bool {
+		if slices.Contains(p.ask, tool) {
+			return true
+		}
+		if except[tool] {
+			return false
+		}
+		for _, r := range mcp {
+			if tool == r || strings.HasPrefix(tool, r+"__") {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // mcpConfig returns the --mcp-config JSON of an agent's URL MCP servers, "" when none.
@@ -356,9 +439,11 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		cancel: cancel,
 		logger: e.logger.With("session_id", sessionID(spec)),
 		grace:  grace,
+		ask:    asker(agentTools(spec)),
 		events: make(chan engine.Event),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+		perms:  map[string]Permission{},
 	}
 	if _, err := proc.Stdin().Write(append(input, '\n')); err != nil {
 		proc.Signal(true)
@@ -368,6 +453,13 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	}
 	go r.main(ctx)
 	return r, nil
+}
+
+func agentTools(spec engine.Spec) json.RawMessage {
+	if spec.Session == nil {
+		return nil
+	}
+	return spec.Session.Agent.Tools
 }
 
 func sessionID(spec engine.Spec) string {
@@ -383,6 +475,7 @@ type run struct {
 	cancel context.CancelFunc
 	logger *slog.Logger
 	grace  time.Duration
+	ask    func(tool string) bool
 
 	events chan engine.Event
 	stop   chan struct{} // closed by Interrupt
@@ -392,13 +485,32 @@ type run struct {
 
 	stdinMu     sync.Mutex
 	stdinClosed bool
+
+	mu    sync.Mutex
+	perms map[string]Permission // engine-local tool use ID → permission request awaiting the client
 }
 
 func (r *run) Events() <-chan engine.Event { return r.events }
 
-// Send implements engine.Run. The engine emits no events that require an answer.
+// Send implements engine.Run: it answers the CLI's permission request behind an
+// agent.tool_use that awaits the client's user.tool_confirmation.
 func (r *run) Send(ctx context.Context, in engine.Input) error {
-	return hangar.Errorf(hangar.KindInvalidRequest, "claude: %s for %s, which awaits no such answer", in.Type, in.ToolUseID)
+	r.mu.Lock()
+	p, ok := r.perms[in.ToolUseID]
+	if ok && in.Type == hangar.EventUserToolConfirmation {
+		delete(r.perms, in.ToolUseID)
+	}
+	r.mu.Unlock()
+	if !ok || in.Type != hangar.EventUserToolConfirmation {
+		return hangar.Errorf(hangar.KindInvalidRequest, "claude: %s for %s, which awaits no such answer", in.Type, in.ToolUseID)
+	}
+	select {
+	case <-r.done:
+		return errors.New("claude: run ended")
+	default:
+	}
+	r.writeStdin(p.Response(in.Allow, in.DenyMessage))
+	return nil
 }
 
 // Interrupt implements engine.Run: it asks the CLI to stop through its control protocol,
@@ -491,15 +603,27 @@ func (r *run) main(ctx context.Context) {
 		io.Copy(stderr, r.proc.Stderr())
 	}()
 
-	t := &Translator{Unknown: func(typ string, line []byte) {
-		r.logger.Debug("claude: skipped output line", "type", typ, "line", truncate(line, 512))
-	}}
+	t := &Translator{
+		Unknown: func(typ string, line []byte) {
+			r.logger.Debug("claude: skipped output line", "type", typ, "line", truncate(line, 512))
+		},
+		Ask:     r.ask,
+		Respond: r.writeStdin,
+	}
 	live := true
 	rd := bufio.NewReaderSize(r.proc.Stdout(), 64<<10)
 	for {
 		line, err := rd.ReadBytes('\n')
 		if len(line) > 0 && live {
 			for _, ev := range t.Line(line) {
+				if ev.RequiresAction {
+					// Register the request before the runner can see the event and answer.
+					if p, ok := t.Permission(ev.ID); ok {
+						r.mu.Lock()
+						r.perms[ev.ID] = p
+						r.mu.Unlock()
+					}
+				}
 				if live = r.emit(ctx, ev); !live {
 					break
 				}

@@ -368,3 +368,127 @@ func TestRealCLIModelErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestRealCLIToolConfirmation(t *testing.T) {
+	bin := claudeBinary(t)
+	t.Parallel()
+	agent := hangar.Agent{
+		Type: "agent", ID: "agent_ask", Version: 1, Name: "careful", Model: hangar.Model{ID: "claude-sonnet-4-6"},
+		Tools: json.RawMessage(`[{"type":"agent_toolset_20260401","configs":[{"name":"bash","permission_policy":{"type":"always_ask"}}]}]`),
+	}
+	tests := []struct {
+		name      string
+		command   string
+		answer    string // allow, deny or interrupt
+		wantFile  string // content of f.txt, "" for none
+		wantTypes []string
+		wantText  string // in the agent.message
+	}{
+		{
+			name: "allow", command: "echo hi > f.txt", answer: "allow", wantFile: "hi\n",
+			wantTypes: []string{hangar.EventAgentToolUse, hangar.EventAgentToolResult, hangar.EventAgentMessage},
+			wantText:  "done: ",
+		},
+		{
+			name: "deny", command: "echo hi > f.txt", answer: "deny",
+			wantTypes: []string{hangar.EventAgentToolUse, hangar.EventAgentToolResult, hangar.EventAgentMessage},
+			wantText:  "done: not today",
+		},
+		{
+			// Claude Code runs read-only commands without asking unless an ask rule says so.
+			name: "a read-only command asks too", command: "echo hi", answer: "allow",
+			wantTypes: []string{hangar.EventAgentToolUse, hangar.EventAgentToolResult, hangar.EventAgentMessage},
+			wantText:  "done: hi",
+		},
+		{
+			// The CLI settles the pending tool use with an error result.
+			name: "interrupt while asking", command: "echo hi > f.txt", answer: "interrupt",
+			wantTypes: []string{hangar.EventAgentToolUse, hangar.EventAgentToolResult},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, url := newFake(t)
+			sb := newHostSandbox(t, url)
+			e := newEngine(t, bin)
+			if !e.Capabilities().ToolConfirmation {
+				t.Error("Capabilities().ToolConfirmation = false")
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			run, err := e.Start(ctx, sb, enginetest.Spec(agent, "TOOL:bash "+tt.command, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var evs []engine.Event
+			var ask engine.Event
+			for ask.ID == "" {
+				ev, ok := enginetest.Next(t, run)
+				if !ok {
+					t.Fatalf("run ended before asking; events %v", enginetest.Types(evs))
+				}
+				evs = append(evs, ev)
+				if ev.RequiresAction {
+					ask = ev
+				}
+			}
+			body, _ := json.Marshal(ask.Body)
+			if ask.Type != hangar.EventAgentToolUse || !strings.Contains(string(body), `"evaluated_permission":"ask"`) ||
+				!strings.Contains(string(body), `"name":"bash"`) {
+				t.Errorf("asking event %s %s", ask.Type, body)
+			}
+			in := engine.Input{Type: hangar.EventUserToolConfirmation, ToolUseID: ask.ID, Allow: tt.answer == "allow"}
+			if tt.answer == "deny" {
+				in.DenyMessage = "not today"
+			}
+			if err := run.Send(ctx, engine.Input{Type: hangar.EventUserCustomToolResult, ToolUseID: ask.ID}); err == nil {
+				t.Error("Send of a custom tool result for a tool confirmation succeeded")
+			}
+			if tt.answer == "interrupt" {
+				err = run.Interrupt(ctx)
+			} else {
+				err = run.Send(ctx, in)
+			}
+			if err != nil {
+				t.Fatalf("answer %s: %v", tt.answer, err)
+			}
+			if err := run.Send(ctx, in); err == nil && tt.answer != "interrupt" {
+				t.Error("a second answer was accepted")
+			}
+			evs = append(evs, enginetest.Drain(t, run)...)
+			if err := run.Wait(); err != nil {
+				t.Fatalf("Wait = %v; events %v", err, enginetest.Types(evs))
+			}
+			enginetest.CheckEvents(t, evs)
+			types := []string{hangar.EventAgentToolUse, hangar.EventAgentToolResult, hangar.EventAgentMessage}
+			if diff := cmp.Diff(tt.wantTypes, only(evs, types...)); diff != "" {
+				t.Fatalf("events (-want +got):\n%s\nall: %v", diff, enginetest.Types(evs))
+			}
+			for _, ev := range evs {
+				b, _ := json.Marshal(ev.Body)
+				switch ev.Type {
+				case hangar.EventAgentToolResult:
+					if ev.Ref != ask.ID {
+						t.Errorf("tool result ref %q, want %q", ev.Ref, ask.ID)
+					}
+					t.Logf("tool result %s", b)
+					if isErr := strings.Contains(string(b), `"is_error":true`); isErr != (tt.answer != "allow") {
+						t.Errorf("tool result %s", b)
+					}
+				case hangar.EventAgentMessage:
+					if !strings.Contains(string(b), tt.wantText) {
+						t.Errorf("agent.message %s, want %q in it", b, tt.wantText)
+					}
+				}
+			}
+			got, err := sb.GetFile(t.Context(), "/workspace/f.txt")
+			if tt.wantFile == "" && err == nil {
+				t.Errorf("f.txt exists (%q) after %s", got, tt.answer)
+			}
+			if tt.wantFile != "" && string(got) != tt.wantFile {
+				t.Errorf("f.txt = %q, %v; want %q", got, err, tt.wantFile)
+			}
+		})
+	}
+}

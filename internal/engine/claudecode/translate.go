@@ -30,10 +30,23 @@ func cmaToolName(name string) string {
 // the state that spans lines: the open model request span and its usage, the tool uses
 // waiting for results, the CLI's session ID and the final result. It never fails: a line
 // it does not understand is reported to Unknown and skipped.
+//
+// With Ask set, the translator also handles the CLI's permission requests (a
+// control_request of subtype can_use_tool, sent under --permission-prompt-tool stdio): a
+// request for a tool that asks becomes its agent.tool_use with evaluated_permission "ask"
+// and RequiresAction, whose request Permission returns; any other request is allowed
+// through Respond.
 type Translator struct {
 	// Unknown, when set, is told about every line the translator skips: its type (or
 	// "invalid" for a line that is not a JSON object) and the line itself.
 	Unknown func(typ string, line []byte)
+	// Ask reports whether uses of a Claude Code tool (Bash, mcp__docs__search...) await
+	// the client's user.tool_confirmation. nil: none does.
+	Ask func(tool string) bool
+	// Respond, when set, is given the control_response lines the translator answers the
+	// CLI's control requests with on its own (permission requests of tools that do not
+	// ask, requests it does not support).
+	Respond func(line []byte)
 
 	sessionID string
 	resumed   bool
@@ -43,7 +56,10 @@ type Translator struct {
 	cacheWr int64
 	closed  map[string]bool // message IDs whose span ended
 	mcp     map[string]bool // tool use IDs that are MCP tool uses
-	tools   map[string]bool // tool use IDs emitted
+	tools   map[string]bool // tool use IDs emitted whose result is awaited
+	seen    map[string]bool // tool use IDs emitted
+	held    map[string]block
+	perms   map[string]Permission
 
 	result *Result
 }
@@ -188,7 +204,9 @@ func (t *Translator) Line(b []byte) []engine.Event {
 			t.sessionID = r.SessionID
 		}
 		return t.endSpan(false)
-	case "control_response", "rate_limit_event", "keep_alive":
+	case "control_request":
+		return t.controlRequest(b)
+	case "control_response", "control_cancel_request", "rate_limit_event", "keep_alive":
 		return nil
 	default:
 		t.unknown(l.Type, b)
@@ -335,13 +353,27 @@ func syntheticAPIError(blocks []block) bool {
 }
 
 func (t *Translator) toolUse(c block) []engine.Event {
-	if c.ID == "" || t.tools[c.ID] {
+	if c.ID == "" || t.seen[c.ID] {
 		return nil // no ID to answer, or already emitted
 	}
-	if t.tools == nil {
-		t.tools = map[string]bool{}
+	if t.Ask != nil && t.Ask(c.Name) {
+		// The CLI asks before it runs the tool: the permission request emits the use.
+		if t.held == nil {
+			t.held = map[string]block{}
+		}
+		t.held[c.ID] = c
+		return nil
 	}
-	t.tools[c.ID] = true
+	return []engine.Event{t.useEvent(c, "allow")}
+}
+
+// useEvent returns the agent.tool_use (or agent.mcp_tool_use) of c and marks it emitted.
+func (t *Translator) useEvent(c block, permission string) engine.Event {
+	if t.tools == nil {
+		t.tools, t.seen = map[string]bool{}, map[string]bool{}
+	}
+	t.tools[c.ID], t.seen[c.ID] = true, true
+	delete(t.held, c.ID)
 	input := c.Input
 	if len(bytes.TrimSpace(input)) == 0 || !json.Valid(input) || bytes.TrimSpace(input)[0] != '{' {
 		input = json.RawMessage(`{}`)
@@ -351,13 +383,109 @@ func (t *Translator) toolUse(c block) []engine.Event {
 			t.mcp = map[string]bool{}
 		}
 		t.mcp[c.ID] = true
-		return []engine.Event{{Type: "agent.mcp_tool_use", ID: c.ID, Body: map[string]any{
-			"name": tool, "mcp_server_name": server, "input": input, "evaluated_permission": "allow",
-		}}}
+		return engine.Event{Type: "agent.mcp_tool_use", ID: c.ID, Body: map[string]any{
+			"name": tool, "mcp_server_name": server, "input": input, "evaluated_permission": permission,
+		}}
 	}
-	return []engine.Event{{Type: hangar.EventAgentToolUse, ID: c.ID, Body: map[string]any{
-		"name": cmaToolName(c.Name), "input": input, "evaluated_permission": "allow",
-	}}}
+	return engine.Event{Type: hangar.EventAgentToolUse, ID: c.ID, Body: map[string]any{
+		"name": cmaToolName(c.Name), "input": input, "evaluated_permission": permission,
+	}}
+}
+
+// Permission is a permission request of the CLI awaiting the client's confirmation.
+type Permission struct {
+	// RequestID is the control request's request_id.
+	RequestID string
+	// Input is the tool input the CLI asked about; an allow answer passes it back
+	// unchanged as updatedInput.
+	Input json.RawMessage
+}
+
+// Permission returns the permission request behind the agent.tool_use with engine-local
+// id that had RequiresAction, and forgets it.
+func (t *Translator) Permission(id string) (Permission, bool) {
+	p, ok := t.perms[id]
+	delete(t.perms, id)
+	return p, ok
+}
+
+// Response returns the control_response line answering p: allow runs the tool with its
+// input; deny makes the CLI report message to the model as the tool's error result.
+func (p Permission) Response(allow bool, message string) []byte {
+	return permissionResponse(p.RequestID, allow, p.Input, message)
+}
+
+func permissionResponse(requestID string, allow bool, input json.RawMessage, message string) []byte {
+	resp := map[string]any{"behavior": "allow", "updatedInput": input}
+	if !allow {
+		if message == "" {
+			message = "denied by the user"
+		}
+		resp = map[string]any{"behavior": "deny", "message": message}
+	}
+	b, _ := json.Marshal(map[string]any{
+		"type":     "control_response",
+		"response": map[string]any{"subtype": "success", "request_id": requestID, "response": resp},
+	})
+	return append(b, '\n')
+}
+
+// controlRequest handles a control request of the CLI.
+func (t *Translator) controlRequest(b []byte) []engine.Event {
+	var l struct {
+		RequestID string `json:"request_id"`
+		Request   struct {
+			Subtype   string          `json:"subtype"`
+			ToolName  string          `json:"tool_name"`
+			Input     json.RawMessage `json:"input"`
+			ToolUseID string          `json:"tool_use_id"`
+		} `json:"request"`
+	}
+	if json.Unmarshal(b, &l) != nil || l.RequestID == "" {
+		t.unknown("control_request", b)
+		return nil
+	}
+	rq := l.Request
+	if rq.Subtype != "can_use_tool" {
+		t.unknown("control_request/"+rq.Subtype, b)
+		t.respond(controlError(l.RequestID, "hangar: unsupported control request "+rq.Subtype))
+		return nil
+	}
+	input := rq.Input
+	if len(bytes.TrimSpace(input)) == 0 || !json.Valid(input) {
+		input = json.RawMessage(`{}`)
+	}
+	id := rq.ToolUseID
+	if id == "" {
+		id = "perm_" + l.RequestID
+	}
+	if t.Ask == nil || !t.Ask(rq.ToolName) || t.seen[id] {
+		// The agent's policy allows the tool (Claude Code asks for tools it does not
+		// know to be safe, e.g. outside --allowedTools).
+		t.respond(permissionResponse(l.RequestID, true, input, ""))
+		return nil
+	}
+	if t.perms == nil {
+		t.perms = map[string]Permission{}
+	}
+	t.perms[id] = Permission{RequestID: l.RequestID, Input: input}
+	ev := t.useEvent(block{ID: id, Name: rq.ToolName, Input: input}, "ask")
+	ev.RequiresAction = true
+	return []engine.Event{ev}
+}
+
+func controlError(requestID, msg string) []byte {
+	b, _ := json.Marshal(map[string]any{
+		"type":     "control_response",
+		"response": map[string]any{"subtype": "error", "request_id": requestID, "error": msg},
+	})
+	return append(b, '\n')
+}
+
+func (t *Translator) respond(line []byte) {
+	if t.Respond != nil {
+		t.Respond(line)
+	}
 }
 
 // mcpName splits Claude Code's name of an MCP tool, mcp__<server>__<tool>.
@@ -390,6 +518,10 @@ func (t *Translator) user(l line, b []byte) []engine.Event {
 	for _, c := range blocks {
 		if c.Type != "tool_result" {
 			continue // e.g. "[Request interrupted by user]"
+		}
+		if h, ok := t.held[c.ToolUseID]; ok {
+			// The CLI ran (or refused) the tool without asking.
+			out = append(out, t.useEvent(h, "allow"))
 		}
 		if !t.tools[c.ToolUseID] {
 			t.unknown("user/tool_result", b)

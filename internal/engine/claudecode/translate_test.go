@@ -273,3 +273,208 @@ func FuzzTranslate(f *testing.F) {
 		enginetest.CheckEvents(t, evs)
 	})
 }
+
+func askBash(tool string) bool { return tool == "Bash" || strings.HasPrefix(tool, "mcp__docs__") }
+
+func TestTranslatePermissionTranscripts(t *testing.T) {
+	tests := []struct {
+		file     string
+		types    []string
+		response string
+	}{
+		{
+			// Recorded from the real CLI with --permission-prompt-tool stdio and an ask rule
+			// for Bash, answered with allow.
+			file: "ask_allow.jsonl",
+			types: []string{
+				engine.EventResume,
+				"span.model_request_start", "agent.tool_use", "span.model_request_end",
+				"agent.tool_result",
+				"span.model_request_start", "agent.message", "span.model_request_end",
+			},
+			response: `{"response":{"request_id":"%s","response":{"behavior":"allow","updatedInput":{"command":"echo hi \u003e f.txt"}},"subtype":"success"},"type":"control_response"}` + "\n",
+		},
+		{
+			// The same, answered with deny: the CLI reports the message as an error result.
+			file: "ask_deny.jsonl",
+			types: []string{
+				engine.EventResume,
+				"span.model_request_start", "agent.tool_use", "span.model_request_end",
+				"agent.tool_result",
+				"span.model_request_start", "agent.message", "span.model_request_end",
+			},
+			response: `{"response":{"request_id":"%s","response":{"behavior":"deny","message":"denied by the user"},"subtype":"success"},"type":"control_response"}` + "\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSuffix(tt.file, ".jsonl"), func(t *testing.T) {
+			t.Parallel()
+			b, err := os.ReadFile(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var unknown []string
+			var responded [][]byte
+			tr := &Translator{
+				Unknown: func(typ string, _ []byte) { unknown = append(unknown, typ) },
+				Ask:     askBash,
+				Respond: func(l []byte) { responded = append(responded, l) },
+			}
+			var evs []engine.Event
+			var perm Permission
+			sc := bufio.NewScanner(bytes.NewReader(b))
+			sc.Buffer(nil, 16<<20)
+			for sc.Scan() {
+				for _, ev := range tr.Line(sc.Bytes()) {
+					if ev.RequiresAction {
+						p, ok := tr.Permission(ev.ID)
+						if !ok {
+							t.Fatalf("no permission request behind %s %s", ev.Type, ev.ID)
+						}
+						perm = p
+					}
+					evs = append(evs, ev)
+				}
+			}
+			evs = append(evs, tr.Finish(false)...)
+			if diff := cmp.Diff(tt.types, enginetest.Types(evs)); diff != "" {
+				t.Errorf("event types (-want +got):\n%s", diff)
+			}
+			enginetest.CheckEvents(t, evs)
+			if len(unknown) > 0 || len(responded) > 0 {
+				t.Errorf("skipped %v, answered on its own %q", unknown, responded)
+			}
+			var asks int
+			for _, ev := range evs {
+				if ev.Type == "agent.tool_use" {
+					asks++
+					if !ev.RequiresAction || ev.ID != "toolu_fake_0001" {
+						t.Errorf("tool use %+v: want RequiresAction and the CLI's tool use id", ev)
+					}
+				}
+			}
+			if asks != 1 {
+				t.Errorf("%d agent.tool_use events, want 1", asks)
+			}
+			if _, ok := tr.Permission("toolu_fake_0001"); ok {
+				t.Error("Permission returned a request twice")
+			}
+			if got, want := string(perm.Response(tt.file == "ask_allow.jsonl", "")), fmt.Sprintf(tt.response, perm.RequestID); got != want {
+				t.Errorf("Response = %s, want %s", got, want)
+			}
+			golden := filepath.Join("testdata", strings.TrimSuffix(tt.file, ".jsonl")+".golden")
+			got := render(evs)
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if diff := cmp.Diff(string(want), got); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTranslatePermissionLines(t *testing.T) {
+	const assistantBash = `{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t1","name":"Bash","input":{"command":"ls"}}]}}`
+	const askBashT1 = `{"type":"control_request","request_id":"r1","request":{"subtype":"can_use_tool","tool_name":"Bash","input":{"command":"ls"},"tool_use_id":"t1"}}`
+	const resultT1 = `{"type":"user","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"a.txt"}]}}`
+	tests := []struct {
+		name      string
+		ask       func(string) bool
+		lines     []string
+		want      string
+		responses []string
+	}{
+		{
+			name:  "the assistant line first: one use, when the CLI asks",
+			ask:   askBash,
+			lines: []string{assistantBash, askBashT1, resultT1},
+			want: `agent.tool_use id=t1 ask {"evaluated_permission":"ask","input":{"command":"ls"},"name":"bash"}
+agent.tool_result ref=t1 {"content":[{"text":"a.txt","type":"text"}],"is_error":false}
+`,
+		},
+		{
+			name:  "the request first: the assistant line is not repeated",
+			ask:   askBash,
+			lines: []string{askBashT1, assistantBash, resultT1, assistantBash},
+			want: `agent.tool_use id=t1 ask {"evaluated_permission":"ask","input":{"command":"ls"},"name":"bash"}
+agent.tool_result ref=t1 {"content":[{"text":"a.txt","type":"text"}],"is_error":false}
+`,
+		},
+		{
+			name:  "a held use the CLI ran without asking comes with its result",
+			ask:   askBash,
+			lines: []string{assistantBash, resultT1},
+			want: `agent.tool_use id=t1 {"evaluated_permission":"allow","input":{"command":"ls"},"name":"bash"}
+agent.tool_result ref=t1 {"content":[{"text":"a.txt","type":"text"}],"is_error":false}
+`,
+		},
+		{
+			name: "tools that do not ask are allowed on their own",
+			ask:  askBash,
+			lines: []string{
+				`{"type":"assistant","message":{"content":[{"type":"tool_use","id":"t2","name":"Write","input":{"file_path":"x","content":"y"}}]}}`,
+				`{"type":"control_request","request_id":"r2","request":{"subtype":"can_use_tool","tool_name":"Write","input":{"file_path":"x","content":"y"},"tool_use_id":"t2"}}`,
+			},
+			want: `agent.tool_use id=t2 {"evaluated_permission":"allow","input":{"file_path":"x","content":"y"},"name":"write"}
+`,
+			responses: []string{`{"response":{"request_id":"r2","response":{"behavior":"allow","updatedInput":{"file_path":"x","content":"y"}},"subtype":"success"},"type":"control_response"}`},
+		},
+		{
+			name:  "without Ask every request is allowed",
+			lines: []string{assistantBash, askBashT1},
+			want: `agent.tool_use id=t1 {"evaluated_permission":"allow","input":{"command":"ls"},"name":"bash"}
+`,
+			responses: []string{`{"response":{"request_id":"r1","response":{"behavior":"allow","updatedInput":{"command":"ls"}},"subtype":"success"},"type":"control_response"}`},
+		},
+		{
+			name: "an MCP tool that asks, a request without a tool use id, unsupported requests",
+			ask:  askBash,
+			lines: []string{
+				`{"type":"control_request","request_id":"r3","request":{"subtype":"can_use_tool","tool_name":"mcp__docs__search","input":{"q":"x"}}}`,
+				`{"type":"control_request","request_id":"r4","request":{"subtype":"hook_callback","callback_id":"c"}}`,
+				`{"type":"control_cancel_request","request_id":"r3"}`,
+			},
+			want: `agent.mcp_tool_use id=perm_r3 ask {"evaluated_permission":"ask","input":{"q":"x"},"mcp_server_name":"docs","name":"search"}
+`,
+			responses: []string{`{"response":{"error":"hangar: unsupported control request hook_callback","request_id":"r4","subtype":"error"},"type":"control_response"}`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var responses []string
+			tr := &Translator{Ask: tt.ask, Respond: func(l []byte) { responses = append(responses, strings.TrimSuffix(string(l), "\n")) }}
+			var sb strings.Builder
+			var evs []engine.Event
+			for _, l := range tt.lines {
+				for _, ev := range tr.Line([]byte(l)) {
+					evs = append(evs, ev)
+					line := render([]engine.Event{ev})
+					if ev.RequiresAction {
+						if _, ok := tr.Permission(ev.ID); !ok {
+							t.Errorf("no permission request behind %s", ev.ID)
+						}
+						typ, rest, _ := strings.Cut(line, " ")
+						id, body, _ := strings.Cut(rest, " ")
+						line = typ + " " + id + " ask " + body
+					}
+					sb.WriteString(line)
+				}
+			}
+			enginetest.CheckEvents(t, evs)
+			if diff := cmp.Diff(tt.want, sb.String()); diff != "" {
+				t.Errorf("events (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.responses, responses); diff != "" {
+				t.Errorf("control responses (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
