@@ -328,3 +328,55 @@ func TestE2EClaudeSandboxEscapes(t *testing.T) {
 		t.Errorf("the session did not go on after the escape attempts: %s", out)
 	}
 }
+
+// TestE2EClaudeToolConfirmation runs an always_ask agent: the bash call waits for the
+// client's user.tool_confirmation (requires_action), runs on allow, and is refused on deny.
+func TestE2EClaudeToolConfirmation(t *testing.T) {
+	t.Parallel()
+	srv, _ := claudeServer(t)
+	c := srv.Client
+	a, err := c.Beta.Agents.New(testContext(t), anthropic.BetaAgentNewParams{
+		Name:  "careful",
+		Model: anthropic.BetaManagedAgentsModelConfigParams{ID: anthropic.BetaManagedAgentsModelClaudeSonnet4_6},
+	}, option.WithJSONSet("tools", []map[string]any{{
+		"type":           "agent_toolset_20260401",
+		"default_config": map[string]any{"permission_policy": map[string]any{"type": "always_ask"}},
+	}}))
+	if err != nil {
+		t.Fatalf("create agent: %v", err)
+	}
+	env := newEnvironment(t, c, "sandbox")
+	for _, tc := range []struct {
+		result   string
+		wantFile bool
+	}{{"allow", true}, {"deny", false}} {
+		t.Run(tc.result, func(t *testing.T) {
+			sess := newSession(t, c, a.ID, env.ID)
+			stream := openStream(t, testContext(t), c, sess.ID)
+			send(t, c, sess.ID, userMessage("TOOL:bash echo confirmed > confirmed.txt"))
+			evs := readUntil(t, stream, isIdle)
+			idle := evs[len(evs)-1]
+			var use anthropic.BetaManagedAgentsStreamSessionEventsUnion
+			for _, ev := range evs {
+				if ev.Type == "agent.tool_use" {
+					use = ev
+				}
+			}
+			if idle.StopReason.Type != "requires_action" || len(idle.StopReason.EventIDs) != 1 || idle.StopReason.EventIDs[0] != use.ID || use.EvaluatedPermission != "ask" {
+				t.Fatalf("want the tool_use (ask) and requires_action naming it; got use %s and idle %s", use.RawJSON(), idle.RawJSON())
+			}
+			send(t, c, sess.ID, anthropic.BetaManagedAgentsEventParamsUnion{OfUserToolConfirmation: &anthropic.BetaManagedAgentsUserToolConfirmationEventParams{
+				ToolUseID: use.ID,
+				Result:    anthropic.BetaManagedAgentsUserToolConfirmationEventParamsResult(tc.result),
+			}})
+			evs = readUntil(t, stream, isIdle)
+			if idle := evs[len(evs)-1]; idle.StopReason.Type != "end_turn" {
+				t.Fatalf("after %s: %s", tc.result, idle.RawJSON())
+			}
+			_, err := os.Stat(filepath.Join(srv.DataDir, "sandboxes", sess.ID, "workspace", "confirmed.txt"))
+			if got := err == nil; got != tc.wantFile {
+				t.Errorf("after %s the file exists = %v, want %v", tc.result, got, tc.wantFile)
+			}
+		})
+	}
+}
