@@ -99,6 +99,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		DefaultProvider: defaultProvider,
 		DataDir:         cfg.DataDir,
 		Egress:          egressAttacher{proxy},
+		Watchdog:        runner.DefaultWatchdog,
+		MaxRetries:      runner.DefaultMaxRetries,
 		Logger:          log,
 	})
 	if err := run.Start(appCtx); err != nil {

@@ -53,6 +53,14 @@ type Config struct {
 	Clock          hangar.Clock
 	NewID          hangar.IDGen
 
+	// Watchdog is how long a run may go without emitting an event, while it is not waiting
+	// on the client, before it is treated as hung and stopped (see watchdog.go). 0 means
+	// DefaultWatchdog; negative disables the watchdog.
+	Watchdog time.Duration
+	// MaxRetries is how many times a hung turn is started again before the turn fails with
+	// retries_exhausted. 0 means DefaultMaxRetries; negative means none.
+	MaxRetries int
+
 	// Egress, when set, routes sandboxes' traffic through the egress proxy (see Egress).
 	Egress Egress
 }
@@ -106,6 +114,12 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.InterruptGrace == 0 {
 		cfg.InterruptGrace = 10 * time.Second
+	}
+	if cfg.Watchdog == 0 {
+		cfg.Watchdog = DefaultWatchdog
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = DefaultMaxRetries
 	}
 	return &Runner{
 		cfg: cfg, store: cfg.Store, hub: cfg.Hub, log: cfg.Logger, now: cfg.Clock, newID: cfg.NewID,
@@ -426,8 +440,13 @@ func (r *Runner) idleEvent(reason hangar.StopReason) hangar.Event {
 }
 
 func (r *Runner) errorEvent(typ, msg string) hangar.Event {
+	return r.retryEvent(typ, msg, "exhausted")
+}
+
+// retryEvent is a session.error with retry_status retry (retrying, exhausted, terminal).
+func (r *Runner) retryEvent(typ, msg, retry string) hangar.Event {
 	return r.newEvent(hangar.EventSessionError, map[string]any{"error": hangar.SessionError{
-		Type: typ, Message: msg, RetryStatus: hangar.RetryStatus{Type: "exhausted"},
+		Type: typ, Message: msg, RetryStatus: hangar.RetryStatus{Type: retry},
 	}})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/hangar-dev/hangar"
@@ -48,19 +49,57 @@ func (r *Runner) loop(ctx context.Context, st *session, done chan struct{}) {
 }
 
 // turn is one user.message turn: status_running, the engine run with its events, tool
-// round trips, and the final status_idle.
+// round trips, and the final status_idle. A run the watchdog finds hung is stopped and,
+// while retries remain, started again from the same message (see watchdog.go).
 func (r *Runner) turn(ctx context.Context, st *session, msg hangar.Event) {
 	log := r.log.With("session", st.id, "message", msg.ID)
 	t := &turn{r: r, st: st, ids: map[string]string{}, since: r.now()}
 
 	st.mu.Lock()
-	if msg.ProcessedAt == nil {
-		if err := r.store.MarkProcessed(ctx, st.id, []string{msg.ID}, r.now()); err != nil {
-			st.mu.Unlock()
+	resume := st.resume
+	st.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		sess, err := t.running(ctx, msg, attempt == 0)
+		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("start turn", "err", err)
 			}
 			return
+		}
+		res := t.run(ctx, &sess, msg, log)
+		if ctx.Err() != nil {
+			return
+		}
+		if !res.hung || res.interrupted {
+			t.finish(ctx, msg, res.err, res.interrupted)
+			return
+		}
+		if attempt >= max(r.cfg.MaxRetries, 0) {
+			t.finish(ctx, msg, r.hungError(""), false)
+			return
+		}
+		log.Warn("turn hung; retrying", "attempt", attempt+1)
+		if intr, err := t.reschedule(ctx, resume); err != nil || intr {
+			if err != nil && ctx.Err() == nil {
+				log.Error("reschedule turn", "err", err)
+			}
+			if intr {
+				t.finish(ctx, msg, nil, true)
+			}
+			return
+		}
+	}
+}
+
+// running announces an attempt of the turn with session.status_running (marking msg
+// processed first, on the first attempt) and returns the session as of then.
+func (t *turn) running(ctx context.Context, msg hangar.Event, first bool) (hangar.Session, error) {
+	r, st := t.r, t.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if first && msg.ProcessedAt == nil {
+		if err := r.store.MarkProcessed(ctx, st.id, []string{msg.ID}, r.now()); err != nil {
+			return hangar.Session{}, err
 		}
 	}
 	var sess hangar.Session
@@ -69,28 +108,43 @@ func (r *Runner) turn(ctx context.Context, st *session, msg hangar.Event) {
 		sess = *s
 		return nil
 	})
-	st.mu.Unlock()
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Error("start turn", "err", err)
-		}
-		return
-	}
+	t.since = r.now()
+	return sess, err
+}
 
+// runResult is how one engine run of a turn ended.
+type runResult struct {
+	err         error // from Start or Wait
+	interrupted bool  // the client interrupted the run
+	hung        bool  // the watchdog stopped the run
+}
+
+// run starts one engine run of the turn and follows it to its end: it records the run's
+// events, hands it the client's answers, stops it on user.interrupt or when the watchdog
+// fires, and returns once its Events channel is closed and Wait has returned, so two runs
+// of a session never overlap. When ctx ends it kills the run and returns a zero result.
+func (t *turn) run(ctx context.Context, sess *hangar.Session, msg hangar.Event, log *slog.Logger) runResult {
+	r, st := t.r, t.st
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
-	run, err := r.startRun(runCtx, st, &sess, msg)
+	run, err := r.startRun(runCtx, st, sess, msg)
 	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		t.finish(ctx, msg, err, false)
-		return
+		return runResult{err: err}
 	}
 
-	events := run.Events()
+	var res runResult
+	wd := newWatchdog(r.cfg.Watchdog)
+	defer wd.stop()
 	var grace <-chan time.Time
-	interrupted := false
+	stop := func() {
+		wd.stop()
+		if err := run.Interrupt(ctx); err != nil {
+			log.Warn("interrupt run", "err", err)
+			cancelRun()
+		}
+		grace = time.After(r.cfg.InterruptGrace)
+	}
+	events := run.Events()
 	for events != nil {
 		select {
 		case ev, ok := <-events:
@@ -98,7 +152,7 @@ func (r *Runner) turn(ctx context.Context, st *session, msg hangar.Event) {
 				events = nil
 				continue
 			}
-			if interrupted && ev.RequiresAction {
+			if (res.interrupted || res.hung) && ev.RequiresAction {
 				continue // nobody will answer it
 			}
 			if err := t.record(ctx, ev); err != nil {
@@ -107,6 +161,7 @@ func (r *Runner) turn(ctx context.Context, st *session, msg hangar.Event) {
 				}
 				cancelRun()
 			}
+			wd.kick(st.awaiting())
 		case <-st.signal:
 			st.mu.Lock()
 			answers, intr := st.answers, st.interrupt
@@ -115,22 +170,27 @@ func (r *Runner) turn(ctx context.Context, st *session, msg hangar.Event) {
 				st.clearPending()
 			}
 			st.mu.Unlock()
-			if intr && !interrupted {
-				interrupted = true
-				if err := run.Interrupt(ctx); err != nil {
-					log.Warn("interrupt run", "err", err)
-					cancelRun()
+			if intr && !res.interrupted {
+				res.interrupted = true
+				if !res.hung {
+					stop()
 				}
-				grace = time.After(r.cfg.InterruptGrace)
+			}
+			if res.interrupted || res.hung {
+				continue
 			}
 			for _, a := range answers {
-				if interrupted {
-					break
-				}
 				t.answer(ctx, run, a)
 			}
+			if len(answers) > 0 {
+				wd.kick(st.awaiting())
+			}
+		case <-wd.C():
+			log.Warn("run produced no output in time; stopping it", "window", r.cfg.Watchdog)
+			res.hung = true
+			stop()
 		case <-grace:
-			log.Warn("interrupted run did not end in time; cancelling it")
+			log.Warn("stopped run did not end in time; cancelling it")
 			cancelRun()
 			grace = nil
 		case <-ctx.Done():
@@ -138,14 +198,11 @@ func (r *Runner) turn(ctx context.Context, st *session, msg hangar.Event) {
 			for range events {
 			}
 			run.Wait()
-			return
+			return runResult{}
 		}
 	}
-	err = run.Wait()
-	if ctx.Err() != nil {
-		return
-	}
-	t.finish(ctx, msg, err, interrupted)
+	res.err = run.Wait()
+	return res
 }
 
 // startRun acquires the session's sandbox (when the engine needs one) and starts the
