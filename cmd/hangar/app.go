@@ -99,7 +99,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		DefaultProvider: defaultProvider,
 		DataDir:         cfg.DataDir,
 		Egress:          egressAttacher{proxy},
-		Watchdog:        runner.DefaultWatchdog,
+		Watchdog:        cfg.Watchdog,
 		MaxRetries:      runner.DefaultMaxRetries,
 		Logger:          log,
 	})

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/hangar-dev/hangar"
 )
@@ -30,7 +31,10 @@ type Config struct {
 	// never enters a sandbox.
 	// CacheDir holds installed engine CLIs (env HANGAR_CACHE_DIR; "" means the user cache
 	// dir + /hangar, as `hangar engines install` uses).
-	CacheDir          string
+	CacheDir string
+	// Watchdog is how long a run may print nothing before it is treated as hung, killed
+	// and retried (env HANGAR_WATCHDOG; 0 means the runner's default, negative disables).
+	Watchdog          time.Duration
 	UpstreamURL       string
 	UpstreamKey       hangar.Secret
 	UpstreamAuthToken hangar.Secret
@@ -44,6 +48,8 @@ Flags:
   --log-format FORMAT  text or json (env HANGAR_LOG_FORMAT; default text)
   --log-level LEVEL    debug, info, warn or error (env HANGAR_LOG_LEVEL; default info)
   --cache-dir DIR      installed engine CLIs (env HANGAR_CACHE_DIR; default <user cache dir>/hangar)
+  --watchdog DURATION  a turn that prints nothing this long is killed and retried once
+                       (env HANGAR_WATCHDOG; default 10m; negative disables)
 
 Environment:
   HANGAR_API_KEY    the admin API key; when unset, one is generated on first start and kept in
@@ -76,12 +82,19 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&cfg.LogFormat, "log-format", env("HANGAR_LOG_FORMAT", "text"), "")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("HANGAR_LOG_LEVEL", "info"), "")
 	fs.StringVar(&cfg.CacheDir, "cache-dir", getenv("HANGAR_CACHE_DIR"), "")
+	watchdog := env("HANGAR_WATCHDOG", "0")
+	fs.StringVar(&watchdog, "watchdog", watchdog, "")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	d, err := time.ParseDuration(watchdog)
+	if err != nil {
+		return cfg, fmt.Errorf("--watchdog: want a duration such as 10m, got %q", watchdog)
+	}
+	cfg.Watchdog = d
 	switch cfg.LogFormat {
 	case "text", "json":
 	default:

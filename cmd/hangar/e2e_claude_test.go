@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
@@ -25,7 +26,7 @@ const realUpstreamKey = "sk-ant-real-upstream-key-for-tests"
 // claudeServer starts Hangar wired to a fake Anthropic API, with the real Claude Code CLI
 // in the local bubblewrap sandbox. It skips when the CLI or bubblewrap is not installed
 // (scripts/install-test-deps installs both).
-func claudeServer(t *testing.T) (*testServer, *fakemodel.Server) {
+func claudeServer(t *testing.T, opts ...func(*Config)) (*testServer, *fakemodel.Server) {
 	t.Helper()
 	cache, err := cacheDir(os.Getenv)
 	if err != nil {
@@ -40,11 +41,11 @@ func claudeServer(t *testing.T) (*testServer, *fakemodel.Server) {
 	fake := &fakemodel.Server{}
 	upstream := httptest.NewServer(fake)
 	t.Cleanup(upstream.Close)
-	srv := startServer(t, func(c *Config) {
+	srv := startServer(t, append([]func(*Config){func(c *Config) {
 		c.CacheDir = cache
 		c.UpstreamURL = upstream.URL
 		c.UpstreamKey = hangar.Secret(realUpstreamKey)
-	})
+	}}, opts...)...)
 	return srv, fake
 }
 
@@ -378,5 +379,37 @@ func TestE2EClaudeToolConfirmation(t *testing.T) {
 				t.Errorf("after %s the file exists = %v, want %v", tc.result, got, tc.wantFile)
 			}
 		})
+	}
+}
+
+// TestE2EClaudeWatchdog hangs the CLI on a model stream that never ends: after the
+// watchdog window the run is killed and the turn retried (session.status_rescheduled),
+// and the retry answers.
+func TestE2EClaudeWatchdog(t *testing.T) {
+	t.Parallel()
+	srv, fake := claudeServer(t, func(c *Config) { c.Watchdog = 2 * time.Second })
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	fake.Push(fakemodel.Response{Content: []fakemodel.Block{{Type: "text", Text: "never finishes"}}, Hold: hold})
+	c := srv.Client
+	agent := claudeAgent(t, c)
+	env := newEnvironment(t, c, "sandbox")
+	sess := newSession(t, c, agent.ID, env.ID)
+	stream := openStream(t, testContext(t), c, sess.ID)
+
+	send(t, c, sess.ID, userMessage("are you there"))
+	evs := withoutSpans(readUntil(t, stream, isIdle))
+	want := []string{"user.message", "session.status_running", "session.error", "session.status_rescheduled", "session.status_running", "agent.message", "session.status_idle"}
+	if got := eventTypes(evs); strings.Join(got, " ") != strings.Join(want, " ") {
+		for _, ev := range evs {
+			t.Log(ev.RawJSON())
+		}
+		t.Fatalf("events = %v, want %v", got, want)
+	}
+	if e := evs[2]; e.Error.RetryStatus.Type != "retrying" {
+		t.Errorf("session.error = %s, want retry_status retrying", e.RawJSON())
+	}
+	if got := agentText(evs[5]); !strings.Contains(got, "echo: are you there") {
+		t.Errorf("the retried turn answered %q", got)
 	}
 }
