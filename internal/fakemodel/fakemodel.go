@@ -3,8 +3,8 @@
 // agent CLIs can run against it by pointing their base URL at an httptest.Server.
 //
 // The zero value follows a default script that is useful end to end (see Server.Default):
-// it echoes the user's text, calls the Bash tool for "TOOL:bash <command>", and reports
-// the result of a tool call. Tests script their own replies with Server.Script or queue
+// it echoes the user's text, calls the Bash tool for "TOOL:bash <command>" and any
+// offered tool for "CUSTOM:<name> <JSON input>", and reports the result of a tool call. Tests script their own replies with Server.Script or queue
 // them with Server.Push, inject API errors (429, 529) and slow or stalled streams, and
 // assert on every recorded request.
 package fakemodel
@@ -243,22 +243,59 @@ func (r Request) HasTool(name string) bool {
 // (the command runs to the end of the line).
 const ToolMarker = "TOOL:bash "
 
+// CustomMarker is the text that makes Default call a tool by name:
+// "CUSTOM:<tool name> <JSON input>" (the input runs to the end of the line).
+const CustomMarker = "CUSTOM:"
+
 // Default is the reply of a server without Script: after a tool result, "done: <result
 // text>"; for a user text containing "TOOL:bash <command>" (and a request offering the Bash
-// tool), a Bash tool_use with {"command": command}; otherwise "echo: <user text>".
+// tool), a Bash tool_use with {"command": command}; for a user text containing
+// "CUSTOM:<name> <JSON input>" (and a request offering a tool called name, or whose name
+// ends with "__"+name as agent CLIs name MCP tools: mcp__<server>__<name>), a tool_use of
+// that tool with the input; otherwise "echo: <user text>".
 func Default(req Request) Response {
 	if res, ok := req.LastToolResult(); ok {
 		return Text("done: " + res.ResultText())
 	}
 	text := req.LastUserText()
 	if i := strings.Index(text, ToolMarker); i >= 0 && req.HasTool("Bash") {
-		cmd := text[i+len(ToolMarker):]
-		if j := strings.IndexByte(cmd, '\n'); j >= 0 {
-			cmd = cmd[:j]
+		return ToolUse("Bash", map[string]string{"command": strings.TrimSpace(restOfLine(text[i+len(ToolMarker):]))})
+	}
+	if i := strings.Index(text, CustomMarker); i >= 0 {
+		name, input, _ := strings.Cut(strings.TrimSpace(restOfLine(text[i+len(CustomMarker):])), " ")
+		input = strings.TrimSpace(input)
+		if input == "" {
+			input = "{}"
 		}
-		return ToolUse("Bash", map[string]string{"command": strings.TrimSpace(cmd)})
+		if tool, ok := req.toolNamed(name); ok && json.Valid([]byte(input)) {
+			return Response{Content: []Block{{Type: "tool_use", Name: tool, Input: json.RawMessage(input)}}}
+		}
 	}
 	return Text("echo: " + text)
+}
+
+// toolNamed returns the request's tool called name, or else one whose name ends with
+// "__"+name (an MCP tool of any server).
+func (r Request) toolNamed(name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	if r.HasTool(name) {
+		return name, true
+	}
+	for _, t := range r.Tools {
+		if strings.HasSuffix(t.Name, "__"+name) {
+			return t.Name, true
+		}
+	}
+	return "", false
+}
+
+func restOfLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // ServeHTTP implements http.Handler.

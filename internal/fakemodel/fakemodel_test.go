@@ -246,3 +246,37 @@ func TestToolInputSurvivesChunking(t *testing.T) {
 		t.Errorf("input (-want +got):\n%s", diff)
 	}
 }
+
+func TestDefaultCustomTool(t *testing.T) {
+	t.Parallel()
+	req := func(text string, tools ...string) fakemodel.Request {
+		r := fakemodel.Request{Messages: []fakemodel.Message{{Role: "user", Content: []fakemodel.Block{{Type: "text", Text: text}}}}}
+		for _, n := range tools {
+			r.Tools = append(r.Tools, fakemodel.Tool{Name: n})
+		}
+		return r
+	}
+	tests := []struct {
+		name string
+		req  fakemodel.Request
+		want fakemodel.Response
+	}{
+		{"MCP tool", req(`CUSTOM:get_weather {"city":"Paris"}`, "Bash", "mcp__hangar__get_weather"),
+			fakemodel.Response{Content: []fakemodel.Block{{Type: "tool_use", Name: "mcp__hangar__get_weather", Input: json.RawMessage(`{"city":"Paris"}`)}}}},
+		{"exact name, input to the end of the line", req("please CUSTOM:lookup {\"q\": \"a b\"}\nthanks", "lookup"),
+			fakemodel.Response{Content: []fakemodel.Block{{Type: "tool_use", Name: "lookup", Input: json.RawMessage(`{"q": "a b"}`)}}}},
+		{"no input", req("CUSTOM:now", "mcp__s__now"),
+			fakemodel.Response{Content: []fakemodel.Block{{Type: "tool_use", Name: "mcp__s__now", Input: json.RawMessage(`{}`)}}}},
+		{"tool not offered", req(`CUSTOM:get_weather {"city":"Paris"}`, "mcp__hangar__get_weatherx"),
+			fakemodel.Text(`echo: CUSTOM:get_weather {"city":"Paris"}`)},
+		{"invalid input", req(`CUSTOM:get_weather {city}`, "get_weather"), fakemodel.Text(`echo: CUSTOM:get_weather {city}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if diff := cmp.Diff(tt.want, fakemodel.Default(tt.req)); diff != "" {
+				t.Errorf("Default (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

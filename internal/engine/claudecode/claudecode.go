@@ -94,7 +94,7 @@ func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 
 // Capabilities implements engine.Engine.
 func (e *Engine) Capabilities() engine.Capabilities {
-	return engine.Capabilities{ToolConfirmation: true, Interrupt: true, Resume: true}
+	return engine.Capabilities{CustomTools: true, ToolConfirmation: true, Interrupt: true, Resume: true}
 }
 
 // binary returns the host path of the CLI.
@@ -174,13 +174,23 @@ func (e *Engine) Args(spec engine.Spec) []string {
 		args = append(args, "--resume", spec.Resume)
 	}
 	p := toolPolicy(a.Tools)
-	if len(p.allowed) > 0 {
-		args = append(args, "--allowedTools", strings.Join(p.allowed, ","))
+	allowed := slices.Clone(p.allowed)
+	custom := customTools(a.Tools)
+	server := ""
+	if len(custom) > 0 {
+		// The custom tools are tools of the in-process MCP server, which never asks.
+		server = customServerName(a.MCPServers)
+		for _, c := range custom {
+			allowed = append(allowed, "mcp__"+server+"__"+c.Name)
+		}
+	}
+	if len(allowed) > 0 {
+		args = append(args, "--allowedTools", strings.Join(allowed, ","))
 	}
 	if len(p.disallowed) > 0 {
 		args = append(args, "--disallowedTools", strings.Join(p.disallowed, ","))
 	}
-	if cfg := mcpConfig(a.MCPServers); cfg != "" {
+	if cfg := mcpConfig(a.MCPServers, server); cfg != "" {
 		args = append(args, "--mcp-config", cfg, "--strict-mcp-config")
 	}
 	if rules := askRules(a.Tools, p); len(rules) > 0 {
@@ -376,22 +386,24 @@ func asker(tools json.RawMessage) func(tool string) bool {
 	}
 }
 
-// mcpConfig returns the --mcp-config JSON of an agent's URL MCP servers, "" when none.
-func mcpConfig(servers json.RawMessage) string {
+// mcpConfig returns the --mcp-config JSON of an agent's URL MCP servers and, when
+// customServer is set, of the SDK MCP server of its custom tools; "" when none.
+func mcpConfig(servers json.RawMessage, customServer string) string {
 	var list []struct {
 		Type string `json:"type"`
 		Name string `json:"name"`
 		URL  string `json:"url"`
 	}
-	if json.Unmarshal(servers, &list) != nil {
-		return ""
-	}
+	_ = json.Unmarshal(servers, &list)
 	out := map[string]any{}
 	for _, s := range list {
 		if s.Name == "" || s.URL == "" {
 			continue
 		}
 		out[s.Name] = map[string]string{"type": "http", "url": s.URL}
+	}
+	if customServer != "" {
+		out[customServer] = map[string]string{"type": "sdk", "name": customServer}
 	}
 	if len(out) == 0 {
 		return ""
@@ -444,6 +456,10 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		perms:  map[string]Permission{},
+		calls:  map[string]CustomCall{},
+	}
+	if r.custom = customTools(agentTools(spec)); len(r.custom) > 0 {
+		r.customServer = customServerName(spec.Session.Agent.MCPServers)
 	}
 	if _, err := proc.Stdin().Write(append(input, '\n')); err != nil {
 		proc.Signal(true)
@@ -476,6 +492,9 @@ type run struct {
 	logger *slog.Logger
 	grace  time.Duration
 	ask    func(tool string) bool
+	// custom are the agent's custom tools, served as the SDK MCP server customServer.
+	custom       []CustomTool
+	customServer string
 
 	events chan engine.Event
 	stop   chan struct{} // closed by Interrupt
@@ -488,20 +507,31 @@ type run struct {
 
 	mu    sync.Mutex
 	perms map[string]Permission // engine-local tool use ID → permission request awaiting the client
+	calls map[string]CustomCall // engine-local tool use ID → custom tool call awaiting the client
 }
 
 func (r *run) Events() <-chan engine.Event { return r.events }
 
 // Send implements engine.Run: it answers the CLI's permission request behind an
-// agent.tool_use that awaits the client's user.tool_confirmation.
+// agent.tool_use that awaits the client's user.tool_confirmation, or the MCP tools/call
+// behind an agent.custom_tool_use that awaits its user.custom_tool_result.
 func (r *run) Send(ctx context.Context, in engine.Input) error {
+	var line []byte
 	r.mu.Lock()
-	p, ok := r.perms[in.ToolUseID]
-	if ok && in.Type == hangar.EventUserToolConfirmation {
-		delete(r.perms, in.ToolUseID)
+	switch in.Type {
+	case hangar.EventUserToolConfirmation:
+		if p, ok := r.perms[in.ToolUseID]; ok {
+			delete(r.perms, in.ToolUseID)
+			line = p.Response(in.Allow, in.DenyMessage)
+		}
+	case hangar.EventUserCustomToolResult:
+		if c, ok := r.calls[in.ToolUseID]; ok {
+			delete(r.calls, in.ToolUseID)
+			line = c.Response(in.Content, in.IsError)
+		}
 	}
 	r.mu.Unlock()
-	if !ok || in.Type != hangar.EventUserToolConfirmation {
+	if line == nil {
 		return hangar.Errorf(hangar.KindInvalidRequest, "claude: %s for %s, which awaits no such answer", in.Type, in.ToolUseID)
 	}
 	select {
@@ -509,7 +539,7 @@ func (r *run) Send(ctx context.Context, in engine.Input) error {
 		return errors.New("claude: run ended")
 	default:
 	}
-	r.writeStdin(p.Response(in.Allow, in.DenyMessage))
+	r.writeStdin(line)
 	return nil
 }
 
@@ -607,8 +637,15 @@ func (r *run) main(ctx context.Context) {
 		Unknown: func(typ string, line []byte) {
 			r.logger.Debug("claude: skipped output line", "type", typ, "line", truncate(line, 512))
 		},
-		Ask:     r.ask,
-		Respond: r.writeStdin,
+		Ask:          r.ask,
+		Respond:      r.writeStdin,
+		Custom:       r.custom,
+		CustomServer: r.customServer,
+		Forget: func(id string) {
+			r.mu.Lock()
+			delete(r.calls, id)
+			r.mu.Unlock()
+		},
 	}
 	live := true
 	rd := bufio.NewReaderSize(r.proc.Stdout(), 64<<10)
@@ -618,11 +655,14 @@ func (r *run) main(ctx context.Context) {
 			for _, ev := range t.Line(line) {
 				if ev.RequiresAction {
 					// Register the request before the runner can see the event and answer.
+					r.mu.Lock()
 					if p, ok := t.Permission(ev.ID); ok {
-						r.mu.Lock()
 						r.perms[ev.ID] = p
-						r.mu.Unlock()
 					}
+					if c, ok := t.CustomCall(ev.ID); ok {
+						r.calls[ev.ID] = c
+					}
+					r.mu.Unlock()
 				}
 				if live = r.emit(ctx, ev); !live {
 					break

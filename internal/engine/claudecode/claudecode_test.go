@@ -492,3 +492,99 @@ func TestRealCLIToolConfirmation(t *testing.T) {
 		})
 	}
 }
+
+func TestRealCLICustomTool(t *testing.T) {
+	bin := claudeBinary(t)
+	t.Parallel()
+	agent := hangar.Agent{
+		Type: "agent", ID: "agent_custom", Version: 1, Name: "weather", Model: hangar.Model{ID: "claude-sonnet-4-6"},
+		Tools: json.RawMessage(`[{"type":"agent_toolset_20260401"},{"type":"custom","name":"get_weather","description":"Get the weather in a city",
+			"input_schema":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}]`),
+	}
+	tests := []struct {
+		name      string
+		answer    string // result, error or interrupt
+		wantTypes []string
+		wantText  string // in the agent.message
+	}{
+		{name: "result", answer: "result", wantTypes: []string{hangar.EventAgentCustomToolUse, hangar.EventAgentMessage}, wantText: "done: sunny"},
+		{name: "error result", answer: "error", wantTypes: []string{hangar.EventAgentCustomToolUse, hangar.EventAgentMessage}, wantText: "done: no such city"},
+		{name: "interrupt while waiting", answer: "interrupt", wantTypes: []string{hangar.EventAgentCustomToolUse}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fake, url := newFake(t)
+			e := newEngine(t, bin)
+			if !e.Capabilities().CustomTools {
+				t.Error("Capabilities().CustomTools = false")
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+			defer cancel()
+			run, err := e.Start(ctx, newHostSandbox(t, url), enginetest.Spec(agent, `CUSTOM:get_weather {"city":"Paris"}`, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var evs []engine.Event
+			var use engine.Event
+			for use.ID == "" {
+				ev, ok := enginetest.Next(t, run)
+				if !ok {
+					t.Fatalf("run ended before the custom tool use; events %v", enginetest.Types(evs))
+				}
+				evs = append(evs, ev)
+				if ev.RequiresAction {
+					use = ev
+				}
+			}
+			body, _ := json.Marshal(use.Body)
+			if want := `{"input":{"city":"Paris"},"name":"get_weather"}`; use.Type != hangar.EventAgentCustomToolUse || string(body) != want {
+				t.Errorf("awaiting event %s %s, want %s %s", use.Type, body, hangar.EventAgentCustomToolUse, want)
+			}
+			if err := run.Send(ctx, engine.Input{Type: hangar.EventUserToolConfirmation, ToolUseID: use.ID, Allow: true}); err == nil {
+				t.Error("Send of a tool confirmation for a custom tool use succeeded")
+			}
+			in := engine.Input{Type: hangar.EventUserCustomToolResult, ToolUseID: use.ID, Content: json.RawMessage(`[{"type":"text","text":"sunny"}]`)}
+			switch tt.answer {
+			case "interrupt":
+				err = run.Interrupt(ctx)
+			case "error":
+				in.Content, in.IsError = json.RawMessage(`[{"type":"text","text":"no such city"}]`), true
+				fallthrough
+			default:
+				err = run.Send(ctx, in)
+			}
+			if err != nil {
+				t.Fatalf("answer %s: %v", tt.answer, err)
+			}
+			if err := run.Send(ctx, in); err == nil && tt.answer != "interrupt" {
+				t.Error("a second answer was accepted")
+			}
+			evs = append(evs, enginetest.Drain(t, run)...)
+			if err := run.Wait(); err != nil {
+				t.Fatalf("Wait = %v; events %v", err, enginetest.Types(evs))
+			}
+			enginetest.CheckEvents(t, evs)
+			types := []string{hangar.EventAgentCustomToolUse, hangar.EventAgentToolUse, "agent.mcp_tool_use",
+				hangar.EventAgentToolResult, "agent.mcp_tool_result", hangar.EventAgentMessage}
+			if diff := cmp.Diff(tt.wantTypes, only(evs, types...)); diff != "" {
+				t.Fatalf("events (-want +got):\n%s\nall: %v", diff, enginetest.Types(evs))
+			}
+			for _, ev := range evs {
+				if b, _ := json.Marshal(ev.Body); ev.Type == hangar.EventAgentMessage && !strings.Contains(string(b), tt.wantText) {
+					t.Errorf("agent.message %s, want %q in it", b, tt.wantText)
+				}
+			}
+			reqs := fake.MessageRequests()
+			if len(reqs) == 0 || !reqs[0].HasTool("mcp__hangar__get_weather") {
+				t.Fatal("the model was not offered mcp__hangar__get_weather")
+			}
+			if tt.answer != "interrupt" {
+				res, ok := reqs[len(reqs)-1].LastToolResult()
+				if !ok || res.IsError != (tt.answer == "error") {
+					t.Errorf("last request's tool result %+v, %v", res, ok)
+				}
+			}
+		})
+	}
+}

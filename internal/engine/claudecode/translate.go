@@ -36,6 +36,11 @@ func cmaToolName(name string) string {
 // request for a tool that asks becomes its agent.tool_use with evaluated_permission "ask"
 // and RequiresAction, whose request Permission returns; any other request is allowed
 // through Respond.
+//
+// With Custom and CustomServer set, the translator also serves the agent's custom tools
+// as the in-process MCP server CustomServer (control requests of subtype mcp_message): a
+// tools/call becomes an agent.custom_tool_use with RequiresAction, whose call CustomCall
+// returns. The CLI's own tool_use and tool_result of those tools are not emitted.
 type Translator struct {
 	// Unknown, when set, is told about every line the translator skips: its type (or
 	// "invalid" for a line that is not a JSON object) and the line itself.
@@ -47,6 +52,13 @@ type Translator struct {
 	// CLI's control requests with on its own (permission requests of tools that do not
 	// ask, requests it does not support).
 	Respond func(line []byte)
+	// Custom are the agent's custom tools, offered by the SDK MCP server CustomServer
+	// ("" when the agent has none).
+	Custom       []CustomTool
+	CustomServer string
+	// Forget, when set, is told the engine-local ID of an agent.custom_tool_use that no
+	// longer awaits an answer (the CLI cancelled the call, e.g. on interrupt).
+	Forget func(id string)
 
 	sessionID string
 	resumed   bool
@@ -60,6 +72,8 @@ type Translator struct {
 	seen    map[string]bool // tool use IDs emitted
 	held    map[string]block
 	perms   map[string]Permission
+	custom  map[string]bool // tool use IDs of custom tools (not emitted)
+	calls   map[string]CustomCall
 
 	result *Result
 }
@@ -356,6 +370,15 @@ func (t *Translator) toolUse(c block) []engine.Event {
 	if c.ID == "" || t.seen[c.ID] {
 		return nil // no ID to answer, or already emitted
 	}
+	if t.isCustom(c.Name) {
+		// The CLI calls the tool through the MCP server: the tools/call emits the
+		// agent.custom_tool_use, and its tool_result is the client's answer.
+		if t.custom == nil {
+			t.custom = map[string]bool{}
+		}
+		t.custom[c.ID] = true
+		return nil
+	}
 	if t.Ask != nil && t.Ask(c.Name) {
 		// The CLI asks before it runs the tool: the permission request emits the use.
 		if t.held == nil {
@@ -370,9 +393,10 @@ func (t *Translator) toolUse(c block) []engine.Event {
 // useEvent returns the agent.tool_use (or agent.mcp_tool_use) of c and marks it emitted.
 func (t *Translator) useEvent(c block, permission string) engine.Event {
 	if t.tools == nil {
-		t.tools, t.seen = map[string]bool{}, map[string]bool{}
+		t.tools = map[string]bool{}
 	}
-	t.tools[c.ID], t.seen[c.ID] = true, true
+	t.tools[c.ID] = true
+	t.markSeen(c.ID)
 	delete(t.held, c.ID)
 	input := c.Input
 	if len(bytes.TrimSpace(input)) == 0 || !json.Valid(input) || bytes.TrimSpace(input)[0] != '{' {
@@ -390,6 +414,14 @@ func (t *Translator) useEvent(c block, permission string) engine.Event {
 	return engine.Event{Type: hangar.EventAgentToolUse, ID: c.ID, Body: map[string]any{
 		"name": cmaToolName(c.Name), "input": input, "evaluated_permission": permission,
 	}}
+}
+
+// markSeen records that the event with engine-local id was emitted.
+func (t *Translator) markSeen(id string) {
+	if t.seen == nil {
+		t.seen = map[string]bool{}
+	}
+	t.seen[id] = true
 }
 
 // Permission is a permission request of the CLI awaiting the client's confirmation.
@@ -439,6 +471,9 @@ func (t *Translator) controlRequest(b []byte) []engine.Event {
 			ToolName  string          `json:"tool_name"`
 			Input     json.RawMessage `json:"input"`
 			ToolUseID string          `json:"tool_use_id"`
+			// mcp_message
+			ServerName string          `json:"server_name"`
+			Message    json.RawMessage `json:"message"`
 		} `json:"request"`
 	}
 	if json.Unmarshal(b, &l) != nil || l.RequestID == "" {
@@ -446,6 +481,9 @@ func (t *Translator) controlRequest(b []byte) []engine.Event {
 		return nil
 	}
 	rq := l.Request
+	if rq.Subtype == "mcp_message" {
+		return t.mcpMessage(l.RequestID, rq.ServerName, rq.Message)
+	}
 	if rq.Subtype != "can_use_tool" {
 		t.unknown("control_request/"+rq.Subtype, b)
 		t.respond(controlError(l.RequestID, "hangar: unsupported control request "+rq.Subtype))
@@ -518,6 +556,11 @@ func (t *Translator) user(l line, b []byte) []engine.Event {
 	for _, c := range blocks {
 		if c.Type != "tool_result" {
 			continue // e.g. "[Request interrupted by user]"
+		}
+		if t.custom[c.ToolUseID] {
+			// The client's answer to an agent.custom_tool_use, already an event.
+			delete(t.custom, c.ToolUseID)
+			continue
 		}
 		if h, ok := t.held[c.ToolUseID]; ok {
 			// The CLI ran (or refused) the tool without asking.
