@@ -34,6 +34,7 @@ type options struct {
 	StreamSessions int           `json:"stream_sessions"`
 	Subscribers    int           `json:"subscribers"`
 	Rounds         int           `json:"rounds"`
+	ClaudeTurns    int           `json:"claude_turns"`
 	Only           string        `json:"only"`
 	Out            string        `json:"-"`
 	Binary         string        `json:"-"`
@@ -42,6 +43,7 @@ type options struct {
 	ServerEnv      string        `json:"server_env,omitempty"`
 	Timeout        time.Duration `json:"-"`
 	Keep           bool          `json:"-"`
+	onlyExplicit   bool          // -only was given: a missing claude CLI is an error
 }
 
 func main() {
@@ -60,7 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.StreamSessions, "stream-sessions", 4, "sessions the idle streams are spread over")
 	fs.IntVar(&o.Subscribers, "subscribers", 1_000, "subscribers of one session for delivery latency")
 	fs.IntVar(&o.Rounds, "rounds", 5, "messages sent to the subscribed session")
-	fs.StringVar(&o.Only, "only", "crud,turn,fanout", "comma-separated measurements to run")
+	fs.IntVar(&o.ClaudeTurns, "claude-turns", 20, "turns of each prompt and kind for the claude measurement, through Hangar and bare")
+	fs.StringVar(&o.Only, "only", "crud,turn,fanout,claude", "comma-separated measurements to run (claude is skipped when not asked for by name and the CLI or bwrap is missing)")
 	fs.StringVar(&o.Out, "out", "markdown", "output format: markdown or json")
 	fs.StringVar(&o.Binary, "binary", "", "use this hangar binary instead of building one")
 	fs.StringVar(&o.Pkg, "pkg", "./cmd/hangar", "package to build when -binary is empty")
@@ -79,10 +82,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.Concurrency < 1 || o.Turns < 0 || o.TurnSessions < 1 || o.Streams < 0 ||
-		o.StreamSessions < 1 || o.Subscribers < 0 || o.Rounds < 0 {
+		o.StreamSessions < 1 || o.Subscribers < 0 || o.Rounds < 0 || o.ClaudeTurns < 0 {
 		fmt.Fprintln(stderr, "bench: counts must not be negative; -concurrency and -*-sessions must be ≥ 1")
 		return 2
 	}
+	fs.Visit(func(f *flag.Flag) { o.onlyExplicit = o.onlyExplicit || f.Name == "only" })
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
@@ -209,6 +213,21 @@ func bench(ctx context.Context, o options, logw io.Writer) (*report, error) {
 			return rep, fmt.Errorf("fan-out: %w", err)
 		}
 		srv.stop()
+	}
+	if want["claude"] && o.ClaudeTurns > 0 {
+		if _, _, err := claudeReady(); err != nil {
+			if o.onlyExplicit {
+				return rep, fmt.Errorf("claude: %w", err)
+			}
+			rep.Notes = append(rep.Notes, "claude measurement skipped: "+err.Error())
+			logf("claude: skipped: %v", err)
+		} else {
+			c, err := runClaude(ctx, bin, tmp, serverEnv, o.ClaudeTurns, logf)
+			rep.Claude = &c
+			if err != nil {
+				return rep, fmt.Errorf("claude: %w", err)
+			}
+		}
 	}
 	return rep, nil
 }

@@ -18,6 +18,7 @@ type report struct {
 	CRUD    []crudResult  `json:"crud,omitempty"`
 	Turn    *turnResult   `json:"turn,omitempty"`
 	Fanout  *fanoutResult `json:"fanout,omitempty"`
+	Claude  *claudeResult `json:"claude,omitempty"`
 	Notes   []string      `json:"notes,omitempty"`
 }
 
@@ -118,6 +119,7 @@ func writeMarkdown(w io.Writer, r *report) {
 		}
 		fmt.Fprintln(w)
 	}
+	writeClaudeMarkdown(w, r.Claude)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "Note: %s\n", n)
 	}
