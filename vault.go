@@ -39,6 +39,31 @@ type Credential struct {
 	KeyID    string `json:"-"`
 }
 
+// Credential auth types (Credential.AuthType).
+const (
+	AuthStaticBearer = "static_bearer"
+	AuthMCPOAuth     = "mcp_oauth"
+	AuthEnvVar       = "environment_variable"
+)
+
+// CredentialSecrets is the plaintext sealed into Credential.Sealed: a JSON object holding
+// the secret fields of the credential's auth type, each omitted when empty. The API writes
+// it (internal/httpapi); consumers that open a credential host-side (the runner, for a
+// session's model credential) decode the same shape. It prints as REDACTED, like Secret, but
+// marshals to JSON normally: marshal it only to seal it.
+type CredentialSecrets struct {
+	Token        string `json:"token,omitempty"`         // static_bearer
+	AccessToken  string `json:"access_token,omitempty"`  // mcp_oauth
+	RefreshToken string `json:"refresh_token,omitempty"` // mcp_oauth refresh
+	ClientSecret string `json:"client_secret,omitempty"` // mcp_oauth token endpoint auth
+	SecretValue  string `json:"secret_value,omitempty"`  // environment_variable
+}
+
+func (CredentialSecrets) String() string             { return "REDACTED" }
+func (CredentialSecrets) GoString() string           { return "REDACTED" }
+func (CredentialSecrets) LogValue() slog.Value       { return slog.StringValue("REDACTED") }
+func (CredentialSecrets) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "REDACTED") }
+
 // Secret is a plaintext secret value. It prints as REDACTED in logs and fmt output.
 type Secret string
 

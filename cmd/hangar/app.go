@@ -99,6 +99,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		DefaultProvider: defaultProvider,
 		DataDir:         cfg.DataDir,
 		Egress:          egressAttacher{proxy},
+		Secrets:         keyring,
 		Watchdog:        cfg.Watchdog,
 		MaxRetries:      runner.DefaultMaxRetries,
 		Logger:          log,
@@ -121,6 +122,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 	})
 	return &App{ctx: appCtx, cancel: cancel, log: log, store: store, hub: hub, runner: run, egress: proxy, egressCleanup: egressCleanup, handler: api, apiKey: apiKey}, nil
 }
+
+// The keyring opens the vault credentials a session names as its model credential.
+var _ runner.Secrets = (*vault.Keyring)(nil)
 
 // openKeyring loads the vault key from HANGAR_VAULT_KEY or <data-dir>/vault-key.
 func openKeyring(cfg Config) (*vault.Keyring, error) {

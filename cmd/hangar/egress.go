@@ -42,7 +42,7 @@ func newEgress(cfg Config, log *slog.Logger) (p *egress.Proxy, cleanup func(), e
 		cleanup = func() { os.RemoveAll(tmp) }
 	}
 	if cfg.UpstreamKey == "" && cfg.UpstreamAuthToken == "" {
-		log.Warn("ANTHROPIC_API_KEY is not set: agents' model requests will fail until it is")
+		log.Warn("ANTHROPIC_API_KEY is not set: agents' model requests will fail unless their session names a model credential in a vault")
 	}
 	elog := log.With("component", "egress")
 	p, err = egress.New(egress.Config{
@@ -67,8 +67,8 @@ func newEgress(cfg Config, log *slog.Logger) (p *egress.Proxy, cleanup func(), e
 // egressAttacher adapts *egress.Proxy to runner.Egress.
 type egressAttacher struct{ p *egress.Proxy }
 
-func (e egressAttacher) Attach(ctx context.Context, sessionID string, policy hangar.Networking) (*runner.EgressAttachment, error) {
-	a, err := e.p.Attach(ctx, sessionID, policy)
+func (e egressAttacher) Attach(ctx context.Context, sessionID string, policy hangar.Networking, opts runner.EgressOptions) (*runner.EgressAttachment, error) {
+	a, err := e.p.Attach(ctx, sessionID, policy, egress.AttachOptions{APIKey: opts.APIKey, AuthToken: opts.AuthToken})
 	if err != nil {
 		return nil, err
 	}

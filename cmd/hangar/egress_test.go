@@ -102,7 +102,7 @@ func TestAppEgress(t *testing.T) {
 		if err != nil {
 			t.Fatalf("newApp: %v", err)
 		}
-		att, err := app.egress.Attach(t.Context(), "sesn_app", hangar.Networking{})
+		att, err := app.egress.Attach(t.Context(), "sesn_app", hangar.Networking{}, egress.AttachOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,8 @@
 //
 //   - Model traffic (origin-form requests such as POST /v1/messages) must carry the session
 //     token as x-api-key or Authorization: Bearer. The proxy swaps it for the real
-//     credential, which lives only in the server process, forwards the request to the
+//     credential (the session's own, given to Attach, or else the server's), which lives
+//     only in the server process, forwards the request to the
 //     upstream model API and streams the response back unbuffered, reading token usage off
 //     the stream as it passes.
 //   - Everything else (HTTP CONNECT tunnels and absolute-form http:// requests) is a forward
@@ -47,9 +48,9 @@ import (
 // DefaultUpstream is the model API the proxy forwards to when Config.Upstream is nil.
 const DefaultUpstream = "https://api.anthropic.com"
 
-// NoCredentialMessage is the error message of model requests when the server has no
-// upstream credential.
-const NoCredentialMessage = "no upstream credential: set ANTHROPIC_API_KEY on the Hangar server"
+// NoCredentialMessage is the error message of model requests when neither the session nor
+// the server has an upstream credential.
+const NoCredentialMessage = "no upstream credential: set ANTHROPIC_API_KEY on the Hangar server, or add an ANTHROPIC_API_KEY environment_variable credential to one of the session's vaults"
 
 // maxSocketPath is the longest unix socket path that works everywhere (macOS: 104 bytes
 // including the NUL; Linux: 108).
@@ -60,9 +61,10 @@ type Config struct {
 	// Upstream is the model API base URL (default DefaultUpstream). A path prefix is kept:
 	// /v1/messages goes to Upstream.Path + "/v1/messages".
 	Upstream *url.URL
-	// APIKey is the real API key, sent upstream as x-api-key. AuthToken, used when APIKey
-	// is empty, is sent as Authorization: Bearer. With neither, model requests get a 401
-	// (NoCredentialMessage).
+	// APIKey is the server's API key, sent upstream as x-api-key. AuthToken, used when
+	// APIKey is empty, is sent as Authorization: Bearer. They serve sessions attached
+	// without a credential of their own (AttachOptions). With neither, such sessions' model
+	// requests get a 401 (NoCredentialMessage).
 	APIKey    hangar.Secret
 	AuthToken hangar.Secret
 	// SocketDir holds the per-session unix sockets (created mode 0711: others may connect
@@ -144,6 +146,27 @@ func New(cfg Config) (*Proxy, error) {
 	return &Proxy{cfg: cfg, upstream: up, defaultDial: defaultDial, log: cfg.Logger, now: cfg.Clock, sessions: map[string]*Attachment{}}, nil
 }
 
+// AttachOptions holds per-session settings of Attach.
+type AttachOptions struct {
+	// APIKey and AuthToken are the session's own upstream credential (from one of its
+	// vaults). When either is set it replaces the server's Config.APIKey/AuthToken for
+	// this session: APIKey is sent as x-api-key, else AuthToken as Authorization: Bearer.
+	// When both are empty the session uses the server's credential.
+	APIKey    hangar.Secret
+	AuthToken hangar.Secret
+}
+
+// credential returns the upstream credential of a session attached with o.
+func (o AttachOptions) credential(cfg Config) (apiKey, authToken hangar.Secret, source string) {
+	if o.APIKey != "" || o.AuthToken != "" {
+		return o.APIKey, o.AuthToken, "session"
+	}
+	if cfg.APIKey != "" || cfg.AuthToken != "" {
+		return cfg.APIKey, cfg.AuthToken, "server"
+	}
+	return "", "", "none"
+}
+
 // Attachment is one session's connection to the proxy. Close it when the session's
 // sandbox goes away.
 type Attachment struct {
@@ -157,6 +180,10 @@ type Attachment struct {
 	p         *Proxy
 	sessionID string
 	policy    *Policy
+	// apiKey and authToken are the upstream credential of this session's model requests
+	// (its own or the server's); both empty means none.
+	apiKey    hangar.Secret
+	authToken hangar.Secret
 	log       *slog.Logger
 	srv       *http.Server
 	cancel    context.CancelFunc // ends the requests in flight
@@ -174,10 +201,11 @@ type Attachment struct {
 	closed  bool
 }
 
-// Attach opens the session's listeners under policy. It returns an invalid_request_error
-// for an unknown networking type and a conflict_error when the session is already
-// attached.
-func (p *Proxy) Attach(ctx context.Context, sessionID string, policy hangar.Networking) (*Attachment, error) {
+// Attach opens the session's listeners under policy; the session's model requests carry
+// opts' credential, or the server's when opts has none. It returns an
+// invalid_request_error for an unknown networking type and a conflict_error when the
+// session is already attached.
+func (p *Proxy) Attach(ctx context.Context, sessionID string, policy hangar.Networking, opts AttachOptions) (*Attachment, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -204,7 +232,8 @@ func (p *Proxy) Attach(ctx context.Context, sessionID string, policy hangar.Netw
 	if err != nil {
 		return nil, err
 	}
-	a := &Attachment{p: p, sessionID: sessionID, policy: pol, log: log, tunnels: map[net.Conn]struct{}{}}
+	apiKey, authToken, source := opts.credential(p.cfg)
+	a := &Attachment{p: p, sessionID: sessionID, policy: pol, apiKey: apiKey, authToken: authToken, log: log, tunnels: map[net.Conn]struct{}{}}
 	if err := a.open(); err != nil {
 		return nil, err
 	}
@@ -218,7 +247,7 @@ func (p *Proxy) Attach(ctx context.Context, sessionID string, policy hangar.Netw
 		a.Close()
 		return nil, err
 	}
-	log.Debug("egress attached", "policy", pol.String(), "socket", a.Socket, "tcp", a.TCPAddr)
+	log.Debug("egress attached", "policy", pol.String(), "socket", a.Socket, "tcp", a.TCPAddr, "credential", source)
 	return a, nil
 }
 
@@ -417,7 +446,7 @@ func (a *Attachment) serveModel(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusUnauthorized, "authentication_error", "invalid session token: use the API key Hangar gave this sandbox")
 		return
 	}
-	if a.p.cfg.APIKey == "" && a.p.cfg.AuthToken == "" {
+	if a.apiKey == "" && a.authToken == "" {
 		writeAPIError(w, http.StatusUnauthorized, "authentication_error", NoCredentialMessage)
 		return
 	}
@@ -442,7 +471,7 @@ func (a *Attachment) validToken(r *http.Request) bool {
 }
 
 // rewriteModel points the request at the upstream and swaps the session token for the
-// real credential.
+// session's real credential.
 func (a *Attachment) rewriteModel(pr *httputil.ProxyRequest) {
 	pr.SetURL(a.p.upstream)
 	h := pr.Out.Header
@@ -452,10 +481,10 @@ func (a *Attachment) rewriteModel(pr *httputil.ProxyRequest) {
 	h.Del("Cookie")
 	// Identity encoding keeps the stream readable for usage accounting and unbuffered.
 	h.Set("Accept-Encoding", "identity")
-	if a.p.cfg.APIKey != "" {
-		h.Set("X-Api-Key", a.p.cfg.APIKey.Reveal())
+	if a.apiKey != "" {
+		h.Set("X-Api-Key", a.apiKey.Reveal())
 	} else {
-		h.Set("Authorization", "Bearer "+a.p.cfg.AuthToken.Reveal())
+		h.Set("Authorization", "Bearer "+a.authToken.Reveal())
 	}
 }
 

@@ -113,7 +113,7 @@ func shortTempDir(t *testing.T) string {
 
 func (f *fixture) attach(policy hangar.Networking) *egress.Attachment {
 	f.t.Helper()
-	a, err := f.proxy.Attach(f.t.Context(), "sesn_test", policy)
+	a, err := f.proxy.Attach(f.t.Context(), "sesn_test", policy, egress.AttachOptions{})
 	if err != nil {
 		f.t.Fatalf("Attach: %v", err)
 	}
@@ -322,6 +322,90 @@ func TestNoUpstreamCredential(t *testing.T) {
 	}
 }
 
+// TestSessionCredential checks that a credential given to Attach replaces the server's for
+// that session only, and is never logged or sent back.
+func TestSessionCredential(t *testing.T) {
+	t.Parallel()
+	const sessionKey hangar.Secret = "sk-ant-SESSION-KEY-from-a-vault-0123456789"
+	const sessionToken hangar.Secret = "oauth-SESSION-token-from-a-vault"
+	tests := []struct {
+		name       string
+		serverKey  hangar.Secret
+		opts       egress.AttachOptions
+		wantHeader string
+		wantValue  string
+	}{
+		{"session api key overrides the server key", realKey, egress.AttachOptions{APIKey: sessionKey}, "X-Api-Key", sessionKey.Reveal()},
+		{"session auth token overrides the server key", realKey, egress.AttachOptions{AuthToken: sessionToken}, "Authorization", "Bearer " + sessionToken.Reveal()},
+		{"session api key wins over its auth token", realKey, egress.AttachOptions{APIKey: sessionKey, AuthToken: sessionToken}, "X-Api-Key", sessionKey.Reveal()},
+		{"session key without a server key", "", egress.AttachOptions{APIKey: sessionKey}, "X-Api-Key", sessionKey.Reveal()},
+		{"no session credential uses the server key", realKey, egress.AttachOptions{}, "X-Api-Key", realKey.Reveal()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, nil, func(c *egress.Config) { c.APIKey = tt.serverKey })
+			a, err := f.proxy.Attach(t.Context(), "sesn_own", hangar.Networking{}, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			// Another session attached to the same proxy keeps the server's credential.
+			other, err := f.proxy.Attach(t.Context(), "sesn_other", hangar.Networking{}, egress.AttachOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Close()
+
+			resp := post(t, tcpClient(), "http://"+a.TCPAddr+"/v1/messages", map[string]string{"x-api-key": a.Token}, `{}`)
+			if body := readAll(t, resp); resp.StatusCode != http.StatusOK || strings.Contains(body, tt.wantValue) {
+				t.Fatalf("session request = %d %s", resp.StatusCode, body)
+			}
+			resp = post(t, tcpClient(), "http://"+other.TCPAddr+"/v1/messages", map[string]string{"x-api-key": other.Token}, `{}`)
+			otherBody := readAll(t, resp)
+
+			reqs := f.requests()
+			if len(reqs) == 0 {
+				t.Fatal("the upstream saw no request")
+			}
+			h := reqs[0].Header
+			if got := h.Get(tt.wantHeader); got != tt.wantValue {
+				t.Errorf("upstream %s = %q, want the session's credential", tt.wantHeader, got)
+			}
+			if tt.wantHeader == "Authorization" && h.Get("X-Api-Key") != "" {
+				t.Errorf("upstream also got x-api-key %q", h.Get("X-Api-Key"))
+			}
+			if tt.serverKey == "" {
+				typ, msg := apiError(t, otherBody)
+				if resp.StatusCode != http.StatusUnauthorized || typ != "authentication_error" || msg != egress.NoCredentialMessage {
+					t.Errorf("other session without any credential = %d %s %q, want the 401", resp.StatusCode, typ, msg)
+				}
+				if len(reqs) != 1 {
+					t.Errorf("upstream got %d requests, want only the session's", len(reqs))
+				}
+			} else {
+				if resp.StatusCode != http.StatusOK || len(reqs) != 2 {
+					t.Fatalf("other session = %d %s (upstream saw %d requests)", resp.StatusCode, otherBody, len(reqs))
+				}
+				if got := reqs[1].Header.Get("X-Api-Key"); got != tt.serverKey.Reveal() {
+					t.Errorf("other session's upstream x-api-key = %q, want the server key", got)
+				}
+			}
+			a.Close()
+			other.Close()
+			logs := f.logs.String()
+			if !strings.Contains(logs, "egress attached") {
+				t.Fatalf("debug logs were not captured:\n%s", logs)
+			}
+			for _, secret := range []hangar.Secret{sessionKey, sessionToken, realKey} {
+				if strings.Contains(logs, secret.Reveal()) {
+					t.Errorf("a credential appears in the logs:\n%s", logs)
+				}
+			}
+		})
+	}
+}
+
 // readEvent reads one SSE event (up to a blank line) from r.
 func readEvent(t *testing.T, r *bufio.Reader) string {
 	t.Helper()
@@ -465,17 +549,17 @@ func TestUnixSocket(t *testing.T) {
 func TestAttachLifecycle(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	a, err := f.proxy.Attach(t.Context(), "sesn_1", hangar.Networking{})
+	a, err := f.proxy.Attach(t.Context(), "sesn_1", hangar.Networking{}, egress.AttachOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.proxy.Attach(t.Context(), "sesn_1", hangar.Networking{}); !hangar.IsKind(err, hangar.KindConflict) {
+	if _, err := f.proxy.Attach(t.Context(), "sesn_1", hangar.Networking{}, egress.AttachOptions{}); !hangar.IsKind(err, hangar.KindConflict) {
 		t.Errorf("second Attach: err = %v, want conflict_error", err)
 	}
-	if _, err := f.proxy.Attach(t.Context(), "sesn_2", hangar.Networking{Type: "bogus"}); !hangar.IsKind(err, hangar.KindInvalidRequest) {
+	if _, err := f.proxy.Attach(t.Context(), "sesn_2", hangar.Networking{Type: "bogus"}, egress.AttachOptions{}); !hangar.IsKind(err, hangar.KindInvalidRequest) {
 		t.Errorf("bogus policy: err = %v, want invalid_request_error", err)
 	}
-	b, err := f.proxy.Attach(t.Context(), "sesn_2", hangar.Networking{})
+	b, err := f.proxy.Attach(t.Context(), "sesn_2", hangar.Networking{}, egress.AttachOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,11 +573,11 @@ func TestAttachLifecycle(t *testing.T) {
 	}
 	a.Close()
 	a.Close()
-	if _, err := f.proxy.Attach(t.Context(), "sesn_1", hangar.Networking{}); err != nil {
+	if _, err := f.proxy.Attach(t.Context(), "sesn_1", hangar.Networking{}, egress.AttachOptions{}); err != nil {
 		t.Errorf("re-attach after Close: %v", err)
 	}
 	f.proxy.Close()
-	if _, err := f.proxy.Attach(t.Context(), "sesn_3", hangar.Networking{}); !hangar.IsKind(err, hangar.KindUnavailable) {
+	if _, err := f.proxy.Attach(t.Context(), "sesn_3", hangar.Networking{}, egress.AttachOptions{}); !hangar.IsKind(err, hangar.KindUnavailable) {
 		t.Errorf("Attach after proxy Close: err = %v, want unavailable", err)
 	}
 	if _, err := net.Dial("tcp", b.TCPAddr); err == nil {
@@ -843,7 +927,7 @@ func TestConcurrentAttachOneWins(t *testing.T) {
 	results := make(chan error, 8)
 	for range 8 {
 		wg.Go(func() {
-			_, err := f.proxy.Attach(t.Context(), "sesn_race", hangar.Networking{})
+			_, err := f.proxy.Attach(t.Context(), "sesn_race", hangar.Networking{}, egress.AttachOptions{})
 			results <- err
 		})
 	}

@@ -2,9 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"strings"
@@ -20,9 +17,9 @@ import (
 // into hangar.Secret, which prints as REDACTED, and are never echoed in error messages.
 
 const (
-	authStaticBearer = "static_bearer"
-	authMCPOAuth     = "mcp_oauth"
-	authEnvVar       = "environment_variable"
+	authStaticBearer = hangar.AuthStaticBearer
+	authMCPOAuth     = hangar.AuthMCPOAuth
+	authEnvVar       = hangar.AuthEnvVar
 
 	credMaxDisplayName  = 255
 	credMaxToken        = 8192
@@ -36,21 +33,9 @@ const (
 
 var credSecretNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// credSecrets is the plaintext sealed into Credential.Sealed: a JSON object holding the
-// secret fields of the credential's auth type (omitted when empty). Consumers that open a
-// credential (the egress proxy) decode the same shape.
-type credSecrets struct {
-	Token        string `json:"token,omitempty"`
-	AccessToken  string `json:"access_token,omitempty"`
-	RefreshToken string `json:"refresh_token,omitempty"`
-	ClientSecret string `json:"client_secret,omitempty"`
-	SecretValue  string `json:"secret_value,omitempty"`
-}
-
-func (credSecrets) String() string             { return "REDACTED" }
-func (credSecrets) GoString() string           { return "REDACTED" }
-func (credSecrets) LogValue() slog.Value       { return slog.StringValue("REDACTED") }
-func (credSecrets) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, "REDACTED") }
+// credSecrets is the plaintext sealed into Credential.Sealed (see hangar.CredentialSecrets,
+// which the runner decodes when it opens a session's model credential).
+type credSecrets = hangar.CredentialSecrets
 
 // Public auth objects: what Credential.Auth stores and responses show.
 

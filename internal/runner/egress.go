@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 
@@ -19,10 +20,34 @@ import (
 // usage of each model request on span.model_request_end, and that is what the session's
 // usage counts (see docs/egress.md).
 type Egress interface {
-	// Attach opens sessionID's egress under policy. It returns an invalid_request_error
-	// for a policy it cannot enforce and a conflict_error when the session is attached.
-	Attach(ctx context.Context, sessionID string, policy hangar.Networking) (*EgressAttachment, error)
+	// Attach opens sessionID's egress under policy, with opts' model credential (the
+	// server's when opts has none). It returns an invalid_request_error for a policy it
+	// cannot enforce and a conflict_error when the session is attached.
+	Attach(ctx context.Context, sessionID string, policy hangar.Networking, opts EgressOptions) (*EgressAttachment, error)
 }
+
+// EgressOptions are the per-session settings of Egress.Attach.
+type EgressOptions struct {
+	// APIKey (sent upstream as x-api-key) or AuthToken (sent as Authorization: Bearer) is
+	// the session's own model credential, from one of its vaults; both empty means the
+	// server's credential.
+	APIKey    hangar.Secret
+	AuthToken hangar.Secret
+}
+
+// Secrets opens sealed vault secrets (internal/vault.Keyring, wired in cmd/hangar).
+type Secrets interface {
+	// Open decrypts a ciphertext sealed under keyID. It fails for a key it does not hold
+	// or a ciphertext that does not open.
+	Open(sealed []byte, keyID string) ([]byte, error)
+}
+
+// Secret names of environment_variable credentials that name a session's model credential,
+// in the order the egress proxy prefers them.
+const (
+	modelAPIKeyName    = "ANTHROPIC_API_KEY"
+	modelAuthTokenName = "ANTHROPIC_AUTH_TOKEN"
+)
 
 // EgressAttachment is a session's connection to the egress proxy.
 type EgressAttachment struct {
@@ -50,11 +75,102 @@ func (r *Runner) attachEgress(ctx context.Context, sess *hangar.Session, env *ha
 	if r.cfg.Egress == nil {
 		return nil, nil
 	}
-	att, err := r.cfg.Egress.Attach(ctx, sess.ID, egressPolicy(env.Config, &sess.Agent))
+	opts, err := r.modelCredential(ctx, sess)
+	if err != nil {
+		return nil, &engine.Error{Type: "unknown_error", Message: "the session's model credential could not be read from its vaults", Err: err}
+	}
+	att, err := r.cfg.Egress.Attach(ctx, sess.ID, egressPolicy(env.Config, &sess.Agent), opts)
 	if err != nil {
 		return nil, &engine.Error{Type: "unknown_error", Message: "the session's network egress could not be set up", Err: err}
 	}
 	return att, nil
+}
+
+// modelCredential resolves the session's own model credential from its vaults, taken in
+// the order of session.vault_ids: the first vault holding an active environment_variable
+// credential named ANTHROPIC_API_KEY (preferred) or ANTHROPIC_AUTH_TOKEN supplies it. Vaults
+// that no longer exist are skipped. With no such credential the options are empty and the
+// proxy uses the server's credential. The secret is decrypted here, host-side, and goes
+// only to the proxy.
+func (r *Runner) modelCredential(ctx context.Context, sess *hangar.Session) (EgressOptions, error) {
+	for _, vaultID := range sess.VaultIDs {
+		c, err := r.findModelCredential(ctx, vaultID)
+		if hangar.IsKind(err, hangar.KindNotFound) {
+			r.log.Debug("session vault not found; skipped for its model credential", "session", sess.ID, "vault", vaultID)
+			continue
+		}
+		if err != nil {
+			return EgressOptions{}, err
+		}
+		if c == nil {
+			continue
+		}
+		secret, err := r.openSecretValue(c)
+		if err != nil {
+			return EgressOptions{}, err
+		}
+		r.log.Debug("session uses a vault model credential", "session", sess.ID, "vault", vaultID, "credential", c.ID, "secret_name", c.Key)
+		if c.Key == modelAPIKeyName {
+			return EgressOptions{APIKey: secret}, nil
+		}
+		return EgressOptions{AuthToken: secret}, nil
+	}
+	return EgressOptions{}, nil
+}
+
+// findModelCredential returns vaultID's active environment_variable credential named
+// ANTHROPIC_API_KEY, else the one named ANTHROPIC_AUTH_TOKEN, else nil.
+func (r *Runner) findModelCredential(ctx context.Context, vaultID string) (*hangar.Credential, error) {
+	var token *hangar.Credential
+	page := hangar.Page{Limit: 100}
+	for {
+		cs, pr, err := r.store.ListCredentials(ctx, vaultID, hangar.VaultFilter{Page: page})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			if c.ArchivedAt != nil || c.AuthType != hangar.AuthEnvVar || len(c.Sealed) == 0 {
+				continue
+			}
+			switch c.Key {
+			case modelAPIKeyName:
+				return c, nil
+			case modelAuthTokenName:
+				if token == nil {
+					token = c
+				}
+			}
+		}
+		if pr.Next == "" {
+			return token, nil
+		}
+		cur, err := hangar.DecodeCursor(pr.Next)
+		if err != nil {
+			return nil, fmt.Errorf("list credentials of vault %s: %w", vaultID, err)
+		}
+		page.Cursor = &cur
+	}
+}
+
+// openSecretValue decrypts an environment_variable credential's secret_value.
+func (r *Runner) openSecretValue(c *hangar.Credential) (hangar.Secret, error) {
+	if r.cfg.Secrets == nil {
+		return "", fmt.Errorf("open credential %s: no vault keyring configured", c.ID)
+	}
+	plaintext, err := r.cfg.Secrets.Open(c.Sealed, c.KeyID)
+	if err != nil {
+		return "", fmt.Errorf("open credential %s: %w", c.ID, err)
+	}
+	defer clear(plaintext)
+	var sec hangar.CredentialSecrets
+	if err := json.Unmarshal(plaintext, &sec); err != nil {
+		// The error could quote the plaintext: report only that it failed.
+		return "", fmt.Errorf("decode secrets of credential %s", c.ID)
+	}
+	if sec.SecretValue == "" {
+		return "", fmt.Errorf("credential %s has no secret_value", c.ID)
+	}
+	return hangar.Secret(sec.SecretValue), nil
 }
 
 // egressPolicy is the networking policy of a session: the environment's networking

@@ -1,6 +1,7 @@
 package runner_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,12 +29,13 @@ type fakeEgress struct {
 type attachCall struct {
 	Session string
 	Policy  hangar.Networking
+	Opts    runner.EgressOptions
 }
 
-func (f *fakeEgress) Attach(ctx context.Context, sessionID string, policy hangar.Networking) (*runner.EgressAttachment, error) {
+func (f *fakeEgress) Attach(ctx context.Context, sessionID string, policy hangar.Networking, opts runner.EgressOptions) (*runner.EgressAttachment, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.attached = append(f.attached, attachCall{sessionID, policy})
+	f.attached = append(f.attached, attachCall{sessionID, policy, opts})
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -80,7 +82,7 @@ func (e *env) startWithEgress(eg runner.Egress, prov provider.Provider) *runner.
 	engines.Register("fake", func(json.RawMessage, engine.Deps) (engine.Engine, error) { return e.fake, nil })
 	providers := provider.NewRegistry()
 	providers.Register("memory", func(json.RawMessage, provider.Deps) (provider.Provider, error) { return prov, nil })
-	e.runner = runner.New(runner.Config{Store: e.store, Hub: e.hub, Engines: engines, Providers: providers, Egress: eg})
+	e.runner = runner.New(runner.Config{Store: e.store, Hub: e.hub, Engines: engines, Providers: providers, Egress: eg, Secrets: fakeSecrets{}})
 	if err := e.runner.Start(e.ctx); err != nil {
 		e.t.Fatalf("start runner: %v", err)
 	}
@@ -161,7 +163,7 @@ func TestEgressAttachedWithSandbox(t *testing.T) {
 			e.turn(id, "two")
 
 			calls := eg.calls()
-			if diff := cmp.Diff([]attachCall{{id, tt.wantPolicy}}, calls); diff != "" {
+			if diff := cmp.Diff([]attachCall{{Session: id, Policy: tt.wantPolicy}}, calls); diff != "" {
 				t.Errorf("Attach calls mismatch (-want +got):\n%s", diff)
 			}
 			specs := e.fake.Specs()
@@ -272,4 +274,180 @@ func TestNoEgressWithoutConfig(t *testing.T) {
 	if got := e.sandboxSpec(mem).EgressSocket; got != "" {
 		t.Errorf("EgressSocket = %q, want none", got)
 	}
+}
+
+// fakeSecrets "seals" by prefixing the plaintext; it opens only what it sealed under its
+// key ID.
+type fakeSecrets struct{}
+
+const fakeKeyID = "kfake"
+
+func (fakeSecrets) Open(sealed []byte, keyID string) ([]byte, error) {
+	rest, ok := bytes.CutPrefix(sealed, []byte("sealed:"))
+	if !ok || keyID != fakeKeyID {
+		return nil, errors.New("fake secrets: cannot open")
+	}
+	return bytes.Clone(rest), nil
+}
+
+// credSpec is a vault credential for the model credential tests.
+type credSpec struct {
+	authType, key, value string
+	archived             bool
+	keyID                string // default fakeKeyID
+}
+
+// vault creates a vault holding creds and returns its ID.
+func (e *env) vault(creds ...credSpec) string {
+	e.t.Helper()
+	now := hangar.Now()
+	v := &hangar.Vault{Type: "vault", ID: hangar.NewID(hangar.PrefixVault), DisplayName: "v", Metadata: map[string]string{}, CreatedAt: now, UpdatedAt: now}
+	if err := e.store.CreateVault(e.ctx, v); err != nil {
+		e.t.Fatalf("create vault: %v", err)
+	}
+	for _, c := range creds {
+		sec := hangar.CredentialSecrets{SecretValue: c.value}
+		if c.authType == hangar.AuthStaticBearer {
+			sec = hangar.CredentialSecrets{Token: c.value}
+		}
+		plain, err := json.Marshal(sec)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		cred := &hangar.Credential{
+			Type: "vault_credential", ID: hangar.NewID(hangar.PrefixCredential), VaultID: v.ID, Metadata: map[string]string{},
+			Auth: json.RawMessage(`{}`), CreatedAt: now, UpdatedAt: now,
+			AuthType: c.authType, Key: c.key, Sealed: append([]byte("sealed:"), plain...), KeyID: c.keyID,
+		}
+		if cred.KeyID == "" {
+			cred.KeyID = fakeKeyID
+		}
+		if c.archived {
+			cred.ArchivedAt = &now
+		}
+		if err := e.store.CreateCredential(e.ctx, cred); err != nil {
+			e.t.Fatalf("create credential: %v", err)
+		}
+	}
+	return v.ID
+}
+
+// TestEgressModelCredential checks how the runner picks a session's model credential from
+// its vaults and hands it to Egress.Attach.
+func TestEgressModelCredential(t *testing.T) {
+	t.Parallel()
+	apiKey := func(v string) credSpec { return credSpec{authType: hangar.AuthEnvVar, key: "ANTHROPIC_API_KEY", value: v} }
+	authToken := func(v string) credSpec { return credSpec{authType: hangar.AuthEnvVar, key: "ANTHROPIC_AUTH_TOKEN", value: v} }
+	tests := []struct {
+		name   string
+		vaults func(e *env) []string
+		want   runner.EgressOptions
+	}{
+		{
+			name:   "no vault",
+			vaults: func(e *env) []string { return nil },
+			want:   runner.EgressOptions{},
+		},
+		{
+			name: "found in the second vault",
+			vaults: func(e *env) []string {
+				return []string{
+					e.vault(
+						credSpec{authType: hangar.AuthEnvVar, key: "GITHUB_TOKEN", value: "ghp-not-a-model-key"},
+						credSpec{authType: hangar.AuthStaticBearer, key: "ANTHROPIC_API_KEY", value: "wrong-auth-type"},
+					),
+					e.vault(apiKey("sk-vault-2")),
+				}
+			},
+			want: runner.EgressOptions{APIKey: "sk-vault-2"},
+		},
+		{
+			name: "archived credential skipped",
+			vaults: func(e *env) []string {
+				archived := credSpec{authType: hangar.AuthEnvVar, key: "ANTHROPIC_API_KEY", value: "sk-archived", archived: true}
+				return []string{e.vault(archived), e.vault(archived, authToken("oauth-vault-2"))}
+			},
+			want: runner.EgressOptions{AuthToken: "oauth-vault-2"},
+		},
+		{
+			name: "first vault wins",
+			vaults: func(e *env) []string {
+				return []string{e.vault(authToken("oauth-vault-1")), e.vault(apiKey("sk-vault-2"))}
+			},
+			want: runner.EgressOptions{AuthToken: "oauth-vault-1"},
+		},
+		{
+			name: "api key preferred within a vault",
+			vaults: func(e *env) []string {
+				return []string{e.vault(authToken("oauth-vault-1"), apiKey("sk-vault-1"))}
+			},
+			want: runner.EgressOptions{APIKey: "sk-vault-1"},
+		},
+		{
+			name: "deleted vault skipped",
+			vaults: func(e *env) []string {
+				return []string{hangar.NewID(hangar.PrefixVault), e.vault(apiKey("sk-vault-2"))}
+			},
+			want: runner.EgressOptions{APIKey: "sk-vault-2"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			eg := &fakeEgress{}
+			e.startWithEgress(eg, &memory.Provider{})
+			id := e.sessionWithVaults(tt.vaults(e))
+			e.turn(id, "hi")
+			calls := eg.calls()
+			if len(calls) != 1 {
+				t.Fatalf("%d Attach calls, want 1", len(calls))
+			}
+			if diff := cmp.Diff(tt.want, calls[0].Opts); diff != "" {
+				t.Errorf("Attach options mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestEgressModelCredentialUnreadable fails the turn, without attaching or creating a
+// sandbox, when the session's model credential cannot be opened: it never falls back to
+// the server's credential.
+func TestEgressModelCredentialUnreadable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	eg := &fakeEgress{}
+	mem := &memory.Provider{}
+	e.startWithEgress(eg, mem)
+	bad := credSpec{authType: hangar.AuthEnvVar, key: "ANTHROPIC_API_KEY", value: "sk-lost", keyID: "kgone"}
+	id := e.sessionWithVaults([]string{e.vault(bad)})
+	evs := e.turn(id, "hi")
+	var msg string
+	for _, ev := range evs {
+		if ev.Type == hangar.EventSessionError {
+			msg = field[hangar.SessionError](t, ev, "error").Message
+		}
+	}
+	if msg != "the session's model credential could not be read from its vaults" {
+		t.Errorf("session.error message = %q", msg)
+	}
+	if n := len(eg.calls()); n != 0 {
+		t.Errorf("%d Attach calls, want none", n)
+	}
+	if mem.Sandboxes() != 0 {
+		t.Errorf("a sandbox was created without the session's credential")
+	}
+}
+
+// sessionWithVaults creates a session on the fake engine naming vaultIDs.
+func (e *env) sessionWithVaults(vaultIDs []string) string {
+	e.t.Helper()
+	id := e.session("fake", nil, "")
+	if _, err := e.store.UpdateSession(e.ctx, id, func(s *hangar.Session) error {
+		s.VaultIDs = append([]string{}, vaultIDs...)
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return id
 }

@@ -63,6 +63,11 @@ type Config struct {
 
 	// Egress, when set, routes sandboxes' traffic through the egress proxy (see Egress).
 	Egress Egress
+	// Secrets opens vault credentials: a session whose vaults hold an ANTHROPIC_API_KEY
+	// (or ANTHROPIC_AUTH_TOKEN) environment_variable credential sends its model requests
+	// with it instead of the server's credential (see modelCredential). Without Secrets
+	// such a session fails to start its sandbox rather than silently using the server's.
+	Secrets Secrets
 }
 
 // Runner runs sessions. It implements httpapi.Runner.
