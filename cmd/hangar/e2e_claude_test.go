@@ -181,6 +181,87 @@ func TestE2EClaudeKeyNeverInSandbox(t *testing.T) {
 	}
 }
 
+// TestE2EClaudeVaultCredential gives a session its own model key through a vault: an
+// environment_variable credential named ANTHROPIC_API_KEY. The egress proxy sends that key
+// upstream for the session, never the server's, and the key stays out of the sandbox; a
+// session without vaults on the same server still uses the server's key.
+func TestE2EClaudeVaultCredential(t *testing.T) {
+	t.Parallel()
+	const vaultKey = "sk-vault-key-for-tests"
+	srv, fake := claudeServer(t)
+	c := srv.Client
+	ctx := testContext(t)
+	agent := claudeAgent(t, c)
+	env := newEnvironment(t, c, "sandbox")
+
+	empty, err := c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "no model key"})
+	if err != nil {
+		t.Fatalf("create vault: %v", err)
+	}
+	v, err := c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "team"})
+	if err != nil {
+		t.Fatalf("create vault: %v", err)
+	}
+	if _, err := c.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{
+		Auth: anthropic.BetaVaultCredentialNewParamsAuthUnion{OfEnvironmentVariable: &anthropic.BetaManagedAgentsEnvironmentVariableCreateParams{
+			SecretName:  "ANTHROPIC_API_KEY",
+			SecretValue: vaultKey,
+			Networking: anthropic.BetaManagedAgentsCredentialNetworkingParamsUnion{
+				OfUnrestricted: &anthropic.BetaManagedAgentsUnrestrictedCredentialNetworkingParams{},
+			},
+		}},
+	}); err != nil {
+		t.Fatalf("create credential: %v", err)
+	}
+	sess, err := c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(agent.ID)},
+		EnvironmentID: env.ID,
+		VaultIDs:      []string{empty.ID, v.ID},
+	})
+	if err != nil {
+		t.Fatalf("create session: %v", err)
+	}
+
+	// The command splits the key so its own text cannot match.
+	stream := openStream(t, ctx, c, sess.ID)
+	send(t, c, sess.ID, userMessage(`TOOL:bash env; grep -rl "sk-vault-key""-for-tests" $HOME /workspace /tmp 2>/dev/null; echo end-of-scan`))
+	var result string
+	for _, ev := range readUntil(t, stream, isIdle) {
+		if ev.Type == "agent.tool_result" {
+			result = ev.RawJSON()
+		}
+	}
+	if !strings.Contains(result, "end-of-scan") || !strings.Contains(result, "ANTHROPIC_API_KEY=") {
+		t.Fatalf("the scan did not run: %s", result)
+	}
+	if strings.Contains(result, vaultKey) {
+		t.Errorf("the vault key is visible inside the sandbox: %s", result)
+	}
+	reqs := fake.MessageRequests()
+	if len(reqs) == 0 {
+		t.Fatal("the fake model saw no message request")
+	}
+	for _, r := range reqs {
+		if got := r.Header.Get("x-api-key"); got != vaultKey {
+			t.Errorf("upstream saw x-api-key %q for the vault session, want the vault's key", got)
+		}
+	}
+
+	plain := newSession(t, c, agent.ID, env.ID)
+	plainStream := openStream(t, ctx, c, plain.ID)
+	send(t, c, plain.ID, userMessage("hello"))
+	readUntil(t, plainStream, isIdle)
+	after := fake.MessageRequests()
+	if len(after) == len(reqs) {
+		t.Fatal("the session without vaults made no model request")
+	}
+	for _, r := range after[len(reqs):] {
+		if got := r.Header.Get("x-api-key"); got != realUpstreamKey {
+			t.Errorf("upstream saw x-api-key %q for the session without vaults, want the server's key", got)
+		}
+	}
+}
+
 // TestE2EClaudeInterrupt interrupts a turn whose model stream never finishes: the CLI is
 // stopped through its control protocol and the session goes idle with end_turn, ready for
 // the next message.

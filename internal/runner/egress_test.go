@@ -336,8 +336,12 @@ func (e *env) vault(creds ...credSpec) string {
 // its vaults and hands it to Egress.Attach.
 func TestEgressModelCredential(t *testing.T) {
 	t.Parallel()
-	apiKey := func(v string) credSpec { return credSpec{authType: hangar.AuthEnvVar, key: "ANTHROPIC_API_KEY", value: v} }
-	authToken := func(v string) credSpec { return credSpec{authType: hangar.AuthEnvVar, key: "ANTHROPIC_AUTH_TOKEN", value: v} }
+	apiKey := func(v string) credSpec {
+		return credSpec{authType: hangar.AuthEnvVar, key: "ANTHROPIC_API_KEY", value: v}
+	}
+	authToken := func(v string) credSpec {
+		return credSpec{authType: hangar.AuthEnvVar, key: "ANTHROPIC_AUTH_TOKEN", value: v}
+	}
 	tests := []struct {
 		name   string
 		vaults func(e *env) []string
