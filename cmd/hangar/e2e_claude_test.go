@@ -494,3 +494,57 @@ func TestE2EClaudeWatchdog(t *testing.T) {
 		t.Errorf("the retried turn answered %q", got)
 	}
 }
+
+// TestE2EClaudeCustomTool gives the agent a custom tool: the CLI's call surfaces as
+// agent.custom_tool_use, the session waits (requires_action), and the client's result
+// reaches the model.
+func TestE2EClaudeCustomTool(t *testing.T) {
+	t.Parallel()
+	srv, _ := claudeServer(t)
+	c := srv.Client
+	a, err := c.Beta.Agents.New(testContext(t), anthropic.BetaAgentNewParams{
+		Name:  "weather",
+		Model: anthropic.BetaManagedAgentsModelConfigParams{ID: anthropic.BetaManagedAgentsModelClaudeSonnet4_6},
+	}, option.WithJSONSet("tools", []map[string]any{{
+		"type":         "custom",
+		"name":         "get_weather",
+		"description":  "Current weather of a city",
+		"input_schema": map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}, "required": []string{"city"}},
+	}}))
+	if err != nil {
+		t.Fatalf("create agent: %v", err)
+	}
+	env := newEnvironment(t, c, "sandbox")
+	sess := newSession(t, c, a.ID, env.ID)
+	stream := openStream(t, testContext(t), c, sess.ID)
+
+	send(t, c, sess.ID, userMessage(`CUSTOM:get_weather {"city":"Paris"}`))
+	evs := readUntil(t, stream, isIdle)
+	var use anthropic.BetaManagedAgentsStreamSessionEventsUnion
+	for _, ev := range evs {
+		if ev.Type == "agent.custom_tool_use" {
+			use = ev
+		}
+	}
+	idle := evs[len(evs)-1]
+	input, _ := use.Input.(map[string]any)
+	if use.Name != "get_weather" || input["city"] != "Paris" || idle.StopReason.Type != "requires_action" || len(idle.StopReason.EventIDs) != 1 || idle.StopReason.EventIDs[0] != use.ID {
+		t.Fatalf("want agent.custom_tool_use(get_weather, Paris) and requires_action naming it; got %s and %s", use.RawJSON(), idle.RawJSON())
+	}
+	send(t, c, sess.ID, anthropic.BetaManagedAgentsEventParamsUnion{OfUserCustomToolResult: &anthropic.BetaManagedAgentsUserCustomToolResultEventParams{
+		CustomToolUseID: use.ID,
+		Content: []anthropic.BetaManagedAgentsUserCustomToolResultEventParamsContentUnion{
+			{OfText: &anthropic.BetaManagedAgentsTextBlockParam{Text: "sunny"}},
+		},
+	}})
+	var reply string
+	evs = readUntil(t, stream, isIdle)
+	for _, ev := range evs {
+		if ev.Type == "agent.message" {
+			reply = agentText(ev)
+		}
+	}
+	if idle := evs[len(evs)-1]; idle.StopReason.Type != "end_turn" || !strings.Contains(reply, "done: sunny") {
+		t.Errorf("after the tool result: reply %q, %s", reply, idle.RawJSON())
+	}
+}
