@@ -49,14 +49,18 @@ func claudeServer(t *testing.T, opts ...func(*Config)) (*testServer, *fakemodel.
 	return srv, fake
 }
 
-// claudeAgent creates an agent on the claude engine (inferred from the model).
-func claudeAgent(t *testing.T, c anthropic.Client) *anthropic.BetaManagedAgentsAgent {
+// claudeAgent creates an agent on the claude engine (inferred from the model) with the
+// given tools, by default the agent toolset with every tool allowed.
+func claudeAgent(t *testing.T, c anthropic.Client, tools ...map[string]any) *anthropic.BetaManagedAgentsAgent {
 	t.Helper()
+	if len(tools) == 0 {
+		tools = []map[string]any{{"type": "agent_toolset_20260401"}}
+	}
 	a, err := c.Beta.Agents.New(testContext(t), anthropic.BetaAgentNewParams{
 		Name:   "coder",
 		Model:  anthropic.BetaManagedAgentsModelConfigParams{ID: anthropic.BetaManagedAgentsModelClaudeSonnet4_6},
 		System: anthropic.String("You are a careful coding agent."),
-	}, option.WithJSONSet("tools", []map[string]any{{"type": "agent_toolset_20260401"}}))
+	}, option.WithJSONSet("tools", tools))
 	if err != nil {
 		t.Fatalf("create agent: %v", err)
 	}
@@ -417,16 +421,10 @@ func TestE2EClaudeToolConfirmation(t *testing.T) {
 	t.Parallel()
 	srv, _ := claudeServer(t)
 	c := srv.Client
-	a, err := c.Beta.Agents.New(testContext(t), anthropic.BetaAgentNewParams{
-		Name:  "careful",
-		Model: anthropic.BetaManagedAgentsModelConfigParams{ID: anthropic.BetaManagedAgentsModelClaudeSonnet4_6},
-	}, option.WithJSONSet("tools", []map[string]any{{
+	a := claudeAgent(t, c, map[string]any{
 		"type":           "agent_toolset_20260401",
 		"default_config": map[string]any{"permission_policy": map[string]any{"type": "always_ask"}},
-	}}))
-	if err != nil {
-		t.Fatalf("create agent: %v", err)
-	}
+	})
 	env := newEnvironment(t, c, "sandbox")
 	for _, tc := range []struct {
 		result   string
@@ -502,18 +500,12 @@ func TestE2EClaudeCustomTool(t *testing.T) {
 	t.Parallel()
 	srv, _ := claudeServer(t)
 	c := srv.Client
-	a, err := c.Beta.Agents.New(testContext(t), anthropic.BetaAgentNewParams{
-		Name:  "weather",
-		Model: anthropic.BetaManagedAgentsModelConfigParams{ID: anthropic.BetaManagedAgentsModelClaudeSonnet4_6},
-	}, option.WithJSONSet("tools", []map[string]any{{
+	a := claudeAgent(t, c, map[string]any{
 		"type":         "custom",
 		"name":         "get_weather",
 		"description":  "Current weather of a city",
 		"input_schema": map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}, "required": []string{"city"}},
-	}}))
-	if err != nil {
-		t.Fatalf("create agent: %v", err)
-	}
+	})
 	env := newEnvironment(t, c, "sandbox")
 	sess := newSession(t, c, a.ID, env.ID)
 	stream := openStream(t, testContext(t), c, sess.ID)
