@@ -4,27 +4,43 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
+	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/engine/claudecode"
 )
 
-const enginesUsage = `Usage:
-  hangar engines install NAME   install the pinned CLI of engine NAME into the cache
+// installers are the engines `hangar engines install` knows, by name.
+func installers() map[string]engine.NPMPackage {
+	return map[string]engine.NPMPackage{
+		"claude": claudecode.NPM(),
+	}
+}
 
-Engines: claude (` + claudecode.Package + `@` + claudecode.Version + `, needs npm).
-The cache is $HANGAR_CACHE_DIR (default: the user cache directory + /hangar).
-`
+func enginesUsage() string {
+	var b strings.Builder
+	b.WriteString("Usage:\n  hangar engines install NAME   install the pinned CLI of engine NAME into the cache\n\nEngines (installed with npm):\n")
+	all := installers()
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		p := all[name]
+		fmt.Fprintf(&b, "  %-10s %s@%s\n", name, p.Package, p.Version)
+	}
+	b.WriteString("The cache is $HANGAR_CACHE_DIR (default: the user cache directory + /hangar).\n")
+	return b.String()
+}
 
 // engines runs `hangar engines ...`.
 func engines(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) == 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help") {
-		fmt.Fprint(stdout, enginesUsage)
+		fmt.Fprint(stdout, enginesUsage())
 		return 0
 	}
 	if len(args) != 2 || args[0] != "install" {
-		fmt.Fprint(stderr, enginesUsage)
+		fmt.Fprint(stderr, enginesUsage())
 		return 2
 	}
 	dir, err := cacheDir(getenv)
@@ -32,19 +48,18 @@ func engines(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stderr, "hangar engines install: %v\n", err)
 		return 1
 	}
-	switch args[1] {
-	case "claude":
-		bin, err := claudecode.Install(ctx, dir, stdout)
-		if err != nil {
-			fmt.Fprintf(stderr, "hangar engines install: %v\n", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, bin)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "hangar engines install: unknown engine %q\n\n%s", args[1], enginesUsage)
+	p, ok := installers()[args[1]]
+	if !ok {
+		fmt.Fprintf(stderr, "hangar engines install: unknown engine %q\n\n%s", args[1], enginesUsage())
 		return 2
 	}
+	bin, err := p.Install(ctx, dir, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "hangar engines install: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, bin)
+	return 0
 }
 
 // cacheDir returns where Hangar keeps downloaded engines: $HANGAR_CACHE_DIR, else the

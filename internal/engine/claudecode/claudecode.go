@@ -419,7 +419,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	}
 	bin, err := e.sandboxBinary(sb)
 	if err != nil {
-		return nil, &engine.Error{Type: "unknown_error", Message: ErrNotInstalled.Error(), Err: err}
+		return nil, &engine.Error{Type: "unknown_error", Message: err.Error(), Err: err}
 	}
 	content := spec.Content
 	if len(bytes.TrimSpace(content)) == 0 || string(bytes.TrimSpace(content)) == "null" {

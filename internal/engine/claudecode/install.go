@@ -3,14 +3,12 @@ package claudecode
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"time"
+
+	"github.com/hangar-dev/hangar/internal/engine"
 )
 
 // Version is the pinned @anthropic-ai/claude-code release Hangar installs and tests with
@@ -20,22 +18,31 @@ const Version = "2.1.197"
 // Package is the npm package of the Claude Code CLI.
 const Package = "@anthropic-ai/claude-code"
 
-// ErrNotInstalled is returned by Find when the pinned CLI is not in the cache directory.
-var ErrNotInstalled = errors.New("claude is not installed: run `hangar engines install claude`")
+// ErrNotInstalled is wrapped by Find when the pinned CLI is not in the cache directory.
+var ErrNotInstalled = engine.ErrNotInstalled
+
+// npmPackage is the pinned CLI on npm.
+var npmPackage = engine.NPMPackage{Engine: "claude", Package: Package, Version: Version, Locate: locate}
+
+// NPM returns the pinned CLI's npm package (for `hangar engines install claude`).
+func NPM() engine.NPMPackage { return npmPackage }
 
 // InstallDir is where Install puts the pinned CLI under cacheDir (HANGAR_CACHE_DIR).
-func InstallDir(cacheDir string) string {
-	return filepath.Join(cacheDir, "engines", "claude", Version)
+func InstallDir(cacheDir string) string { return npmPackage.Dir(cacheDir) }
+
+// Find returns the path of the installed claude binary under cacheDir, or an error
+// wrapping ErrNotInstalled.
+func Find(cacheDir string) (string, error) { return npmPackage.Find(cacheDir) }
+
+// Install installs the pinned CLI with npm (see engine.NPMPackage.Install).
+func Install(ctx context.Context, cacheDir string, progress io.Writer) (string, error) {
+	return npmPackage.Install(ctx, cacheDir, progress)
 }
 
-// Find returns the path of the installed claude binary under cacheDir: the native
-// executable npm's postinstall put at bin/claude.exe, else the platform package's binary.
-// It returns an error wrapping ErrNotInstalled when neither is there.
-func Find(cacheDir string) (string, error) {
-	if cacheDir == "" {
-		return "", fmt.Errorf("find claude: no cache directory: %w", ErrNotInstalled)
-	}
-	mods := filepath.Join(InstallDir(cacheDir), "node_modules", "@anthropic-ai")
+// locate returns the native executable npm's postinstall put at bin/claude.exe, else the
+// platform package's binary.
+func locate(dir string) (string, error) {
+	mods := filepath.Join(dir, "node_modules", "@anthropic-ai")
 	candidates := []string{filepath.Join(mods, "claude-code", "bin", "claude.exe")}
 	for _, p := range platforms() {
 		candidates = append(candidates, filepath.Join(mods, "claude-code-"+p, "claude"))
@@ -45,7 +52,7 @@ func Find(cacheDir string) (string, error) {
 			return c, nil
 		}
 	}
-	return "", fmt.Errorf("find claude %s in %s: %w", Version, InstallDir(cacheDir), ErrNotInstalled)
+	return "", ErrNotInstalled
 }
 
 // platforms lists the suffixes of the CLI's platform packages for this machine.
@@ -80,55 +87,4 @@ func isNative(path string) bool {
 		return true
 	}
 	return false
-}
-
-// Install installs the pinned CLI with npm into InstallDir(cacheDir), writing progress
-// lines to progress, and returns the binary's path. It does nothing when the CLI is
-// already installed. npm installs into a temporary sibling directory that is renamed into
-// place, so concurrent installs and interrupted ones never leave a half-installed CLI.
-func Install(ctx context.Context, cacheDir string, progress io.Writer) (string, error) {
-	if bin, err := Find(cacheDir); err == nil {
-		fmt.Fprintf(progress, "claude %s is already installed\n", Version)
-		return bin, nil
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		return "", fmt.Errorf("install claude: npm is required (install Node.js 18 or later): %w", err)
-	}
-	dir := InstallDir(cacheDir)
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return "", fmt.Errorf("install claude: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+Version+".tmp-")
-	if err != nil {
-		return "", fmt.Errorf("install claude: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	fmt.Fprintf(progress, "installing %s@%s with npm into %s ...\n", Package, Version, dir)
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", tmp, "--no-audit", "--no-fund",
-		"--no-save", "--loglevel=error", Package+"@"+Version)
-	cmd.Dir = tmp
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("install claude: npm install %s@%s: %w\n%s", Package, Version, err, bytes.TrimSpace(out.Bytes()))
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		// Another install won the race, or a broken install is in the way.
-		if _, ferr := Find(cacheDir); ferr != nil {
-			if rerr := os.RemoveAll(dir); rerr != nil {
-				return "", fmt.Errorf("install claude: %w", rerr)
-			}
-			if err := os.Rename(tmp, dir); err != nil {
-				return "", fmt.Errorf("install claude: %w", err)
-			}
-		}
-	}
-	bin, err := Find(cacheDir)
-	if err != nil {
-		return "", fmt.Errorf("install claude: npm finished but %w\n%s", err, bytes.TrimSpace(out.Bytes()))
-	}
-	fmt.Fprintf(progress, "installed claude %s in %.1fs\n", Version, time.Since(start).Seconds())
-	return bin, nil
 }
