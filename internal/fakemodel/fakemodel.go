@@ -322,6 +322,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.record(req)
 		s.messages(w, r, req)
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/responses":
+		s.record(req)
+		s.responses(w, r, req)
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/v1beta/models/"):
+		s.record(req)
+		s.gemini(w, r, req)
 	default:
 		s.record(req)
 		if s.Unexpected != nil {
