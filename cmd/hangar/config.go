@@ -38,6 +38,16 @@ type Config struct {
 	UpstreamURL       string
 	UpstreamKey       hangar.Secret
 	UpstreamAuthToken hangar.Secret
+	// OpenAIURL (env OPENAI_BASE_URL; "" means egress.DefaultOpenAIUpstream) and OpenAIKey
+	// (OPENAI_API_KEY) are the OpenAI API the egress proxy forwards OpenAI requests
+	// (/v1/responses…) to, and its key.
+	OpenAIURL string
+	OpenAIKey hangar.Secret
+	// GeminiURL (env GEMINI_BASE_URL, else GOOGLE_GEMINI_BASE_URL; "" means
+	// egress.DefaultGeminiUpstream) and GeminiKey (GEMINI_API_KEY) are the Gemini API the
+	// egress proxy forwards Gemini requests (/v1beta/…) to, and its key.
+	GeminiURL string
+	GeminiKey hangar.Secret
 }
 
 const serveUsage = `Usage: hangar serve [flags]
@@ -61,6 +71,11 @@ Environment:
   ANTHROPIC_AUTH_TOKEN  sent as a bearer token instead, when ANTHROPIC_API_KEY is unset
   ANTHROPIC_BASE_URL    the model API the egress proxy forwards to (default
                         https://api.anthropic.com)
+  OPENAI_API_KEY        the key the egress proxy adds to OpenAI requests (codex)
+  OPENAI_BASE_URL       where OpenAI requests go (default https://api.openai.com)
+  GEMINI_API_KEY        the key the egress proxy adds to Gemini requests (gemini)
+  GEMINI_BASE_URL       where Gemini requests go (also read from GOOGLE_GEMINI_BASE_URL;
+                        default https://generativelanguage.googleapis.com)
 `
 
 // parseConfig reads flags over environment over defaults.
@@ -73,7 +88,14 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	}
 	cfg := Config{APIKey: getenv("HANGAR_API_KEY"), VaultKey: getenv("HANGAR_VAULT_KEY"),
 		UpstreamURL: getenv("ANTHROPIC_BASE_URL"), UpstreamKey: hangar.Secret(getenv("ANTHROPIC_API_KEY")),
-		UpstreamAuthToken: hangar.Secret(getenv("ANTHROPIC_AUTH_TOKEN"))}
+		UpstreamAuthToken: hangar.Secret(getenv("ANTHROPIC_AUTH_TOKEN")),
+		OpenAIURL:         getenv("OPENAI_BASE_URL"), OpenAIKey: hangar.Secret(getenv("OPENAI_API_KEY")),
+		GeminiKey: hangar.Secret(getenv("GEMINI_API_KEY"))}
+	geminiURLVar := "GEMINI_BASE_URL"
+	if cfg.GeminiURL = getenv(geminiURLVar); cfg.GeminiURL == "" {
+		geminiURLVar = "GOOGLE_GEMINI_BASE_URL"
+		cfg.GeminiURL = getenv(geminiURLVar)
+	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, serveUsage) }
@@ -105,13 +127,28 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	default:
 		return cfg, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", cfg.LogLevel)
 	}
-	if cfg.UpstreamURL != "" {
-		u, err := url.Parse(cfg.UpstreamURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-			return cfg, errors.New("ANTHROPIC_BASE_URL: want an absolute http or https URL without credentials, such as https://api.anthropic.com")
+	for _, b := range []struct{ name, value, example string }{
+		{"ANTHROPIC_BASE_URL", cfg.UpstreamURL, "https://api.anthropic.com"},
+		{"OPENAI_BASE_URL", cfg.OpenAIURL, "https://api.openai.com"},
+		{geminiURLVar, cfg.GeminiURL, "https://generativelanguage.googleapis.com"},
+	} {
+		if err := checkBaseURL(b.value); err != nil {
+			return cfg, fmt.Errorf("%s: want an absolute http or https URL without credentials, such as %s", b.name, b.example)
 		}
 	}
 	return cfg, nil
+}
+
+// checkBaseURL checks a model API base URL from the environment ("" is the default).
+func checkBaseURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return errors.New("invalid base URL")
+	}
+	return nil
 }
 
 // loadOrCreateAPIKey returns the key stored at path, creating it (mode 0600) if missing.

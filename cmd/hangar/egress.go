@@ -21,10 +21,17 @@ const maxEgressDir = 103 - 30
 // <data-dir>/egress (or a short temporary directory when that path is too long for unix
 // sockets). cleanup removes that temporary directory.
 func newEgress(cfg Config, log *slog.Logger) (p *egress.Proxy, cleanup func(), err error) {
-	var upstream *url.URL
-	if cfg.UpstreamURL != "" {
-		if upstream, err = url.Parse(cfg.UpstreamURL); err != nil {
-			return nil, nil, fmt.Errorf("ANTHROPIC_BASE_URL: %w", err)
+	var upstreams [3]*url.URL
+	for i, b := range []struct{ name, value string }{
+		{"ANTHROPIC_BASE_URL", cfg.UpstreamURL},
+		{"OPENAI_BASE_URL", cfg.OpenAIURL},
+		{"GEMINI_BASE_URL", cfg.GeminiURL},
+	} {
+		if b.value == "" {
+			continue
+		}
+		if upstreams[i], err = url.Parse(b.value); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", b.name, err)
 		}
 	}
 	dir, err := filepath.Abs(cfg.dataPath("egress"))
@@ -44,13 +51,27 @@ func newEgress(cfg Config, log *slog.Logger) (p *egress.Proxy, cleanup func(), e
 	if cfg.UpstreamKey == "" && cfg.UpstreamAuthToken == "" {
 		log.Warn("ANTHROPIC_API_KEY is not set: agents' model requests will fail unless their session names a model credential in a vault")
 	}
+	var unset []string
+	if cfg.OpenAIKey == "" {
+		unset = append(unset, "OPENAI_API_KEY")
+	}
+	if cfg.GeminiKey == "" {
+		unset = append(unset, "GEMINI_API_KEY")
+	}
+	if len(unset) > 0 {
+		log.Info("egress: no server credential for some model APIs; their requests need a session vault credential", "unset", unset)
+	}
 	elog := log.With("component", "egress")
 	p, err = egress.New(egress.Config{
-		Upstream:  upstream,
-		APIKey:    cfg.UpstreamKey,
-		AuthToken: cfg.UpstreamAuthToken,
-		SocketDir: dir,
-		Logger:    elog,
+		Upstream:       upstreams[0],
+		APIKey:         cfg.UpstreamKey,
+		AuthToken:      cfg.UpstreamAuthToken,
+		OpenAIUpstream: upstreams[1],
+		OpenAIKey:      cfg.OpenAIKey,
+		GeminiUpstream: upstreams[2],
+		GeminiKey:      cfg.GeminiKey,
+		SocketDir:      dir,
+		Logger:         elog,
 		OnUsage: func(sessionID string, u hangar.Usage) {
 			// Engines report the authoritative per-request usage on span events; this is
 			// the proxy's own observation, kept for debugging until metrics exist.
@@ -68,7 +89,8 @@ func newEgress(cfg Config, log *slog.Logger) (p *egress.Proxy, cleanup func(), e
 type egressAttacher struct{ p *egress.Proxy }
 
 func (e egressAttacher) Attach(ctx context.Context, sessionID string, policy hangar.Networking, opts runner.EgressOptions) (*runner.EgressAttachment, error) {
-	a, err := e.p.Attach(ctx, sessionID, policy, egress.AttachOptions{APIKey: opts.APIKey, AuthToken: opts.AuthToken})
+	a, err := e.p.Attach(ctx, sessionID, policy, egress.AttachOptions{APIKey: opts.APIKey, AuthToken: opts.AuthToken,
+		OpenAIKey: opts.OpenAIKey, GeminiKey: opts.GeminiKey})
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,29 @@ func TestParseConfigUpstream(t *testing.T) {
 			env:  map[string]string{"ANTHROPIC_AUTH_TOKEN": "tok"},
 			want: with(func(c *Config) { c.UpstreamAuthToken = "tok" }),
 		},
+		{
+			name: "openai and gemini",
+			env: map[string]string{"OPENAI_API_KEY": "sk-oa", "OPENAI_BASE_URL": "https://gw.example.com/openai/v1",
+				"GEMINI_API_KEY": "AIza", "GEMINI_BASE_URL": "http://127.0.0.1:9/gemini"},
+			want: with(func(c *Config) {
+				c.OpenAIKey, c.OpenAIURL = "sk-oa", "https://gw.example.com/openai/v1"
+				c.GeminiKey, c.GeminiURL = "AIza", "http://127.0.0.1:9/gemini"
+			}),
+		},
+		{
+			name: "GOOGLE_GEMINI_BASE_URL",
+			env:  map[string]string{"GOOGLE_GEMINI_BASE_URL": "https://g.example.com"},
+			want: with(func(c *Config) { c.GeminiURL = "https://g.example.com" }),
+		},
+		{
+			name: "GEMINI_BASE_URL wins over GOOGLE_GEMINI_BASE_URL",
+			env:  map[string]string{"GEMINI_BASE_URL": "https://a.example.com", "GOOGLE_GEMINI_BASE_URL": "https://b.example.com"},
+			want: with(func(c *Config) { c.GeminiURL = "https://a.example.com" }),
+		},
+		{name: "relative openai base URL", env: map[string]string{"OPENAI_BASE_URL": "api.openai.com/v1"}, wantErr: "OPENAI_BASE_URL"},
+		{name: "openai base URL with credentials", env: map[string]string{"OPENAI_BASE_URL": "https://u:secret@gw.example.com"}, wantErr: "OPENAI_BASE_URL"},
+		{name: "ftp gemini base URL", env: map[string]string{"GEMINI_BASE_URL": "ftp://g.example.com"}, wantErr: "GEMINI_BASE_URL"},
+		{name: "bad GOOGLE_GEMINI_BASE_URL", env: map[string]string{"GOOGLE_GEMINI_BASE_URL": "https://u:secret@g"}, wantErr: "GOOGLE_GEMINI_BASE_URL"},
 		{name: "relative base URL", env: map[string]string{"ANTHROPIC_BASE_URL": "api.anthropic.com"}, wantErr: "ANTHROPIC_BASE_URL"},
 		{name: "base URL with credentials", env: map[string]string{"ANTHROPIC_BASE_URL": "https://u:secret@gw.example.com"}, wantErr: "ANTHROPIC_BASE_URL"},
 		{name: "ftp base URL", env: map[string]string{"ANTHROPIC_BASE_URL": "ftp://gw.example.com"}, wantErr: "ANTHROPIC_BASE_URL"},
@@ -67,7 +90,7 @@ func TestParseConfigUpstream(t *testing.T) {
 func TestParseConfigKeyIsRedacted(t *testing.T) {
 	t.Parallel()
 	cfg, err := parseConfig(nil, func(k string) string {
-		return map[string]string{"ANTHROPIC_API_KEY": "sk-ant-SECRET"}[k]
+		return map[string]string{"ANTHROPIC_API_KEY": "sk-ant-SECRET", "OPENAI_API_KEY": "sk-oa-SECRET", "GEMINI_API_KEY": "AIza-SECRET"}[k]
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -137,5 +160,54 @@ func TestAppEgress(t *testing.T) {
 		if _, err := os.Stat(att.Socket); !os.IsNotExist(err) {
 			t.Errorf("egress socket left after Close: %v", err)
 		}
+	}
+}
+
+// TestAppEgressVendors runs the wired app's egress proxy with OpenAI and Gemini upstreams
+// from the config: each request reaches its API's upstream with that API's key.
+func TestAppEgressVendors(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	got := map[string]string{} // path → credential header seen
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.URL.Path] = r.Header.Get("Authorization") + r.Header.Get("X-Goog-Api-Key")
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{}`)
+	}))
+	defer upstream.Close()
+	cfg := Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), APIKey: "k", LogFormat: "text", LogLevel: "error",
+		OpenAIURL: upstream.URL + "/oa/v1", OpenAIKey: "sk-oa-app", GeminiURL: upstream.URL + "/gm", GeminiKey: "AIza-app"}
+	app, err := newApp(t.Context(), cfg, newLogger(cfg, io.Discard), io.Discard)
+	if err != nil {
+		t.Fatalf("newApp: %v", err)
+	}
+	defer app.Close()
+	att, err := app.egress.Attach(t.Context(), "sesn_app", hangar.Networking{}, egress.AttachOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, h := range map[string][2]string{
+		"/v1/responses": {"Authorization", "Bearer " + att.Token},
+		"/v1beta/models/gemini-2.5-pro:streamGenerateContent": {"X-Goog-Api-Key", att.Token},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", "http://"+att.TCPAddr+path, strings.NewReader(`{}`))
+		req.Header.Set(h[0], h[1])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s = %d", path, resp.StatusCode)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]string{"/oa/v1/responses": "Bearer sk-oa-app", "/gm/v1beta/models/gemini-2.5-pro:streamGenerateContent": "AIza-app"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("upstream requests mismatch (-want +got):\n%s", diff)
 	}
 }

@@ -5,12 +5,13 @@
 // a per-session TCP listener on 127.0.0.1 (for providers that run agents as plain host
 // processes), and mints a random session token. Both listeners serve the same handler:
 //
-//   - Model traffic (origin-form requests such as POST /v1/messages) must carry the session
-//     token as x-api-key or Authorization: Bearer. The proxy swaps it for the real
-//     credential (the session's own, given to Attach, or else the server's), which lives
-//     only in the server process, forwards the request to the
-//     upstream model API and streams the response back unbuffered, reading token usage off
-//     the stream as it passes.
+//   - Model traffic (origin-form requests such as POST /v1/messages) goes to one of three
+//     model APIs, chosen by path (see route): Anthropic, OpenAI or Gemini. It must carry
+//     the session token in that API's auth style (x-api-key, Authorization: Bearer,
+//     x-goog-api-key). The proxy swaps it for the real credential (the session's own,
+//     given to Attach, or else the server's), which lives only in the server process,
+//     forwards the request to that API's upstream and streams the response back
+//     unbuffered, reading token usage off the stream as it passes.
 //   - Everything else (HTTP CONNECT tunnels and absolute-form http:// requests) is a forward
 //     proxy checked against the environment's networking policy (see Policy).
 //
@@ -19,12 +20,11 @@
 package egress
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,8 +58,8 @@ const maxSocketPath = 103
 
 // Config holds the proxy's settings and dependencies.
 type Config struct {
-	// Upstream is the model API base URL (default DefaultUpstream). A path prefix is kept:
-	// /v1/messages goes to Upstream.Path + "/v1/messages".
+	// Upstream is the Anthropic API base URL (default DefaultUpstream). A path prefix is
+	// kept: /v1/messages goes to Upstream.Path + "/v1/messages".
 	Upstream *url.URL
 	// APIKey is the server's API key, sent upstream as x-api-key. AuthToken, used when
 	// APIKey is empty, is sent as Authorization: Bearer. They serve sessions attached
@@ -67,6 +67,20 @@ type Config struct {
 	// requests get a 401 (NoCredentialMessage).
 	APIKey    hangar.Secret
 	AuthToken hangar.Secret
+	// OpenAIUpstream is the OpenAI API base URL (default DefaultOpenAIUpstream). A path
+	// prefix is kept, and a prefix ending in /v1 (OPENAI_BASE_URL's usual form) is not
+	// doubled: /v1/responses goes to https://gw.example.com/openai/v1/responses from
+	// both https://gw.example.com/openai and https://gw.example.com/openai/v1.
+	OpenAIUpstream *url.URL
+	// OpenAIKey is the server's OpenAI API key, sent as Authorization: Bearer. Without it
+	// (or the session's own) OpenAI requests get a 401 (NoOpenAICredentialMessage).
+	OpenAIKey hangar.Secret
+	// GeminiUpstream is the Gemini API base URL (default DefaultGeminiUpstream); a path
+	// prefix is kept.
+	GeminiUpstream *url.URL
+	// GeminiKey is the server's Gemini API key, sent as x-goog-api-key. Without it (or
+	// the session's own) Gemini requests get a 401 (NoGeminiCredentialMessage).
+	GeminiKey hangar.Secret
 	// SocketDir holds the per-session unix sockets (created mode 0711: others may connect
 	// to a socket whose random name they know but may not list them). Empty means no unix
 	// sockets: attachments then only have a TCP address.
@@ -91,8 +105,8 @@ type Config struct {
 
 // Proxy is the egress proxy. It is safe for concurrent use.
 type Proxy struct {
-	cfg      Config
-	upstream *url.URL
+	cfg       Config
+	upstreams [numAPIs]*url.URL
 	// defaultDial is true when cfg.Dial is the proxy's own dialer, which can refuse local
 	// addresses before connecting.
 	defaultDial bool
@@ -121,15 +135,27 @@ func New(cfg Config) (*Proxy, error) {
 		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 		cfg.Dial = d.DialContext
 	}
-	up := cfg.Upstream
-	if up == nil {
-		up, _ = url.Parse(DefaultUpstream)
-	}
-	if (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
-		return nil, fmt.Errorf("egress upstream %q: want an absolute http or https URL", up.Redacted())
-	}
-	if up.User != nil {
-		return nil, fmt.Errorf("egress upstream %q: credentials in the URL are not supported; use the API key", up.Redacted())
+	var ups [numAPIs]*url.URL
+	for v, c := range [numAPIs]struct {
+		u   *url.URL
+		def string
+	}{
+		apiAnthropic: {cfg.Upstream, DefaultUpstream},
+		apiOpenAI:    {cfg.OpenAIUpstream, DefaultOpenAIUpstream},
+		apiGemini:    {cfg.GeminiUpstream, DefaultGeminiUpstream},
+	} {
+		v := api(v)
+		up := c.u
+		if up == nil {
+			up, _ = url.Parse(c.def)
+		}
+		if (up.Scheme != "http" && up.Scheme != "https") || up.Host == "" {
+			return nil, fmt.Errorf("egress %s upstream %q: want an absolute http or https URL", v, up.Redacted())
+		}
+		if up.User != nil {
+			return nil, fmt.Errorf("egress %s upstream %q: credentials in the URL are not supported; use the API key", v, up.Redacted())
+		}
+		ups[v] = up
 	}
 	if cfg.SocketDir != "" {
 		if err := os.MkdirAll(cfg.SocketDir, 0o711); err != nil {
@@ -143,28 +169,48 @@ func New(cfg Config) (*Proxy, error) {
 			os.Remove(s)
 		}
 	}
-	return &Proxy{cfg: cfg, upstream: up, defaultDial: defaultDial, log: cfg.Logger, now: cfg.Clock, sessions: map[string]*Attachment{}}, nil
+	return &Proxy{cfg: cfg, upstreams: ups, defaultDial: defaultDial, log: cfg.Logger, now: cfg.Clock, sessions: map[string]*Attachment{}}, nil
 }
 
 // AttachOptions holds per-session settings of Attach.
 type AttachOptions struct {
-	// APIKey and AuthToken are the session's own upstream credential (from one of its
+	// APIKey and AuthToken are the session's own Anthropic credential (from one of its
 	// vaults). When either is set it replaces the server's Config.APIKey/AuthToken for
 	// this session: APIKey is sent as x-api-key, else AuthToken as Authorization: Bearer.
 	// When both are empty the session uses the server's credential.
 	APIKey    hangar.Secret
 	AuthToken hangar.Secret
+	// OpenAIKey and GeminiKey are the session's own OpenAI and Gemini API keys; each,
+	// when set, replaces the server's (Config.OpenAIKey, GeminiKey) for this session.
+	// Each API's credential is chosen on its own.
+	OpenAIKey hangar.Secret
+	GeminiKey hangar.Secret
 }
 
-// credential returns the upstream credential of a session attached with o.
-func (o AttachOptions) credential(cfg Config) (apiKey, authToken hangar.Secret, source string) {
-	if o.APIKey != "" || o.AuthToken != "" {
-		return o.APIKey, o.AuthToken, "session"
+// credentials returns the upstream credentials of a session attached with o, and where
+// each API's came from ("session", "server" or "none"), for the log.
+func (o AttachOptions) credentials(cfg Config) (c credentials, source [numAPIs]string) {
+	pick := func(session, server bool) string {
+		switch {
+		case session:
+			return "session"
+		case server:
+			return "server"
+		}
+		return "none"
 	}
-	if cfg.APIKey != "" || cfg.AuthToken != "" {
-		return cfg.APIKey, cfg.AuthToken, "server"
+	source[apiAnthropic] = pick(o.APIKey != "" || o.AuthToken != "", cfg.APIKey != "" || cfg.AuthToken != "")
+	switch source[apiAnthropic] {
+	case "session":
+		c.apiKey, c.authToken = o.APIKey, o.AuthToken
+	case "server":
+		c.apiKey, c.authToken = cfg.APIKey, cfg.AuthToken
 	}
-	return "", "", "none"
+	source[apiOpenAI] = pick(o.OpenAIKey != "", cfg.OpenAIKey != "")
+	c.openAIKey = cmp.Or(o.OpenAIKey, cfg.OpenAIKey)
+	source[apiGemini] = pick(o.GeminiKey != "", cfg.GeminiKey != "")
+	c.geminiKey = cmp.Or(o.GeminiKey, cfg.GeminiKey)
+	return c, source
 }
 
 // Attachment is one session's connection to the proxy. Close it when the session's
@@ -180,19 +226,18 @@ type Attachment struct {
 	p         *Proxy
 	sessionID string
 	policy    *Policy
-	// apiKey and authToken are the upstream credential of this session's model requests
-	// (its own or the server's); both empty means none.
-	apiKey    hangar.Secret
-	authToken hangar.Secret
-	log       *slog.Logger
-	srv       *http.Server
-	cancel    context.CancelFunc // ends the requests in flight
-	model     *httputil.ReverseProxy
-	fwd       *httputil.ReverseProxy
-	fwdTr     *http.Transport
-	wg        sync.WaitGroup // Serve goroutines
-	handlers  sync.WaitGroup // running handlers; Add only under mu while !closed
-	once      sync.Once
+	// creds are the upstream credentials of this session's model requests (its own or
+	// the server's, per API).
+	creds    credentials
+	log      *slog.Logger
+	srv      *http.Server
+	cancel   context.CancelFunc // ends the requests in flight
+	models   [numAPIs]*httputil.ReverseProxy
+	fwd      *httputil.ReverseProxy
+	fwdTr    *http.Transport
+	wg       sync.WaitGroup // Serve goroutines
+	handlers sync.WaitGroup // running handlers; Add only under mu while !closed
+	once     sync.Once
 
 	sent, received atomic.Int64
 
@@ -232,8 +277,8 @@ func (p *Proxy) Attach(ctx context.Context, sessionID string, policy hangar.Netw
 	if err != nil {
 		return nil, err
 	}
-	apiKey, authToken, source := opts.credential(p.cfg)
-	a := &Attachment{p: p, sessionID: sessionID, policy: pol, apiKey: apiKey, authToken: authToken, log: log, tunnels: map[net.Conn]struct{}{}}
+	creds, source := opts.credentials(p.cfg)
+	a := &Attachment{p: p, sessionID: sessionID, policy: pol, creds: creds, log: log, tunnels: map[net.Conn]struct{}{}}
 	if err := a.open(); err != nil {
 		return nil, err
 	}
@@ -247,7 +292,8 @@ func (p *Proxy) Attach(ctx context.Context, sessionID string, policy hangar.Netw
 		a.Close()
 		return nil, err
 	}
-	log.Debug("egress attached", "policy", pol.String(), "socket", a.Socket, "tcp", a.TCPAddr, "credential", source)
+	log.Debug("egress attached", "policy", pol.String(), "socket", a.Socket, "tcp", a.TCPAddr,
+		"credential", source[apiAnthropic], "openai_credential", source[apiOpenAI], "gemini_credential", source[apiGemini])
 	return a, nil
 }
 
@@ -297,13 +343,15 @@ func (a *Attachment) open() (err error) {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 5 * time.Minute,
 	}
-	a.model = &httputil.ReverseProxy{
-		Rewrite:        a.rewriteModel,
-		Transport:      p.cfg.Transport,
-		FlushInterval:  -1,
-		ModifyResponse: a.modelResponse,
-		ErrorHandler:   a.modelError,
-		ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	for v := range numAPIs {
+		a.models[v] = &httputil.ReverseProxy{
+			Rewrite:        func(pr *httputil.ProxyRequest) { a.rewriteModel(v, pr) },
+			Transport:      p.cfg.Transport,
+			FlushInterval:  -1,
+			ModifyResponse: func(resp *http.Response) error { return a.modelResponse(v, resp) },
+			ErrorHandler:   func(w http.ResponseWriter, r *http.Request, err error) { a.modelError(v, w, r, err) },
+			ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		}
 	}
 	a.fwd = &httputil.ReverseProxy{
 		Rewrite:        func(pr *httputil.ProxyRequest) { pr.Out.Host = pr.In.Host },
@@ -437,17 +485,18 @@ func (a *Attachment) serveModel(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK) // connectivity probe (claude sends HEAD / first)
 		return
 	}
-	if !strings.HasPrefix(r.URL.Path, "/v1/") {
-		writeAPIError(w, http.StatusNotFound, "not_found_error", "hangar egress proxy: only /v1/ model API paths are served here")
+	v, ok := route(r)
+	if !ok {
+		writeError(w, apiAnthropic, errNotFound, "hangar egress proxy: only model API paths (/v1/, /v1beta/) are served here")
 		return
 	}
-	if !a.validToken(r) {
-		a.log.Info("egress: model request without a valid session token", "method", r.Method, "path", r.URL.Path)
-		writeAPIError(w, http.StatusUnauthorized, "authentication_error", "invalid session token: use the API key Hangar gave this sandbox")
+	if !a.validToken(v, r) {
+		a.log.Info("egress: model request without a valid session token", "api", v, "method", r.Method, "path", r.URL.Path)
+		writeError(w, v, errUnauthenticated, "invalid session token: use the API key Hangar gave this sandbox")
 		return
 	}
-	if a.apiKey == "" && a.authToken == "" {
-		writeAPIError(w, http.StatusUnauthorized, "authentication_error", NoCredentialMessage)
+	if !a.creds.has(v) {
+		writeError(w, v, errUnauthenticated, noCredentialMessage(v))
 		return
 	}
 	if r.Body != nil {
@@ -455,53 +504,49 @@ func (a *Attachment) serveModel(w http.ResponseWriter, r *http.Request) {
 	}
 	start := a.p.now()
 	sw := &statusWriter{ResponseWriter: w}
-	a.model.ServeHTTP(sw, r)
-	a.log.Debug("egress model request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", a.p.now().Sub(start))
+	a.models[v].ServeHTTP(sw, r)
+	a.log.Debug("egress model request", "api", v, "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", a.p.now().Sub(start))
 }
 
-// validToken reports whether r carries the session token (constant-time compare).
-func (a *Attachment) validToken(r *http.Request) bool {
-	got := r.Header.Get("X-Api-Key")
-	if got == "" {
-		if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-			got = strings.TrimSpace(auth[7:])
-		}
+// rewriteModel points the request at v's upstream and swaps the session token for the
+// session's real credential. The session token goes nowhere: every header and query
+// parameter that can carry it is removed.
+func (a *Attachment) rewriteModel(v api, pr *httputil.ProxyRequest) {
+	up := a.p.upstreams[v]
+	out := pr.Out.URL
+	if v == apiOpenAI && strings.HasSuffix(up.Path, "/v1") && strings.HasPrefix(out.Path, "/v1/") {
+		// OPENAI_BASE_URL usually ends in /v1 and the client sends /v1/responses.
+		out.Path, out.RawPath = strings.TrimPrefix(out.Path, "/v1"), ""
 	}
-	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(a.Token)) == 1
-}
-
-// rewriteModel points the request at the upstream and swaps the session token for the
-// session's real credential.
-func (a *Attachment) rewriteModel(pr *httputil.ProxyRequest) {
-	pr.SetURL(a.p.upstream)
+	if v == apiGemini {
+		out.RawQuery = withoutQueryParam(out.RawQuery, "key")
+	}
+	pr.SetURL(up)
 	h := pr.Out.Header
 	h.Del("X-Api-Key")
+	h.Del("X-Goog-Api-Key")
 	h.Del("Authorization")
 	h.Del("Proxy-Authorization")
 	h.Del("Cookie")
 	// Identity encoding keeps the stream readable for usage accounting and unbuffered.
 	h.Set("Accept-Encoding", "identity")
-	if a.apiKey != "" {
-		h.Set("X-Api-Key", a.apiKey.Reveal())
-	} else {
-		h.Set("Authorization", "Bearer "+a.authToken.Reveal())
-	}
+	a.creds.set(v, h)
 }
 
 // modelResponse wraps the upstream body to count it and read its usage.
-func (a *Attachment) modelResponse(resp *http.Response) error {
+func (a *Attachment) modelResponse(v api, resp *http.Response) error {
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	var scan scanner
 	switch mt {
 	case "text/event-stream":
-		scan = &sseUsage{}
+		scan = &sseUsage{api: v}
 	case "application/json":
-		scan = &jsonUsage{}
+		scan = &jsonUsage{api: v}
 	default:
 		scan = nopScanner{}
 	}
 	report := func(u hangar.Usage) {
-		a.log.Debug("egress model usage", "input_tokens", u.InputTokens, "output_tokens", u.OutputTokens,
+		a.log.Debug("egress model usage", "api", v, "input_tokens", u.InputTokens, "output_tokens", u.OutputTokens,
 			"cache_read_input_tokens", u.CacheReadInputTokens)
 		if a.p.cfg.OnUsage != nil {
 			a.p.cfg.OnUsage(a.sessionID, u)
@@ -511,23 +556,12 @@ func (a *Attachment) modelResponse(resp *http.Response) error {
 	return nil
 }
 
-func (a *Attachment) modelError(w http.ResponseWriter, r *http.Request, err error) {
+func (a *Attachment) modelError(v api, w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		return // the client went away or the session was detached
 	}
-	a.log.Warn("egress: model upstream failed", "path", r.URL.Path, "err", err)
-	writeAPIError(w, http.StatusBadGateway, "api_error", "hangar egress proxy: the model API could not be reached")
-}
-
-// writeAPIError writes an error in the Anthropic API's envelope.
-func writeAPIError(w http.ResponseWriter, status int, typ, msg string) {
-	b, _ := json.Marshal(map[string]any{"type": "error", "error": map[string]string{"type": typ, "message": msg}})
-	w.Header().Set("Content-Type", "application/json")
-	if status < 500 {
-		w.Header().Set("X-Should-Retry", "false") // retrying cannot fix it
-	}
-	w.WriteHeader(status)
-	w.Write(b)
+	a.log.Warn("egress: model upstream failed", "api", v, "path", r.URL.Path, "err", err)
+	writeError(w, v, errUpstream, "hangar egress proxy: the model API could not be reached")
 }
 
 // statusWriter records the status code written through it.

@@ -92,3 +92,80 @@ func TestJSONUsage(t *testing.T) {
 		t.Error("usage reported for a body without one")
 	}
 }
+
+func TestVendorUsage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		scan   scanner
+		body   string
+		want   hangar.Usage
+		wantOK bool
+	}{
+		{
+			name: "openai responses json",
+			scan: &jsonUsage{api: apiOpenAI},
+			body: `{"id":"resp_1","object":"response","usage":{"input_tokens":10,"input_tokens_details":{"cached_tokens":4},"output_tokens":3}}`,
+			want: hangar.Usage{InputTokens: 6, CacheReadInputTokens: 4, OutputTokens: 3}, wantOK: true,
+		},
+		{
+			name: "openai chat completions json",
+			scan: &jsonUsage{api: apiOpenAI},
+			body: `{"object":"chat.completion","usage":{"prompt_tokens":9,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":0}}}`,
+			want: hangar.Usage{InputTokens: 9, OutputTokens: 2}, wantOK: true,
+		},
+		{
+			name: "openai chat completions stream",
+			scan: &sseUsage{api: apiOpenAI},
+			body: "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n" +
+				"data: {\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":5}}\n\ndata: [DONE]\n\n",
+			want: hangar.Usage{InputTokens: 7, OutputTokens: 5}, wantOK: true,
+		},
+		{
+			name: "openai response.incomplete",
+			scan: &sseUsage{api: apiOpenAI},
+			body: "event: response.incomplete\ndata: {\"type\":\"response.incomplete\",\"response\":{\"usage\":{\"input_tokens\":8,\"output_tokens\":64}}}\n\n",
+			want: hangar.Usage{InputTokens: 8, OutputTokens: 64}, wantOK: true,
+		},
+		{
+			name: "openai stream without usage",
+			scan: &sseUsage{api: apiOpenAI},
+			body: "data: {\"type\":\"response.created\",\"response\":{\"usage\":null}}\n\n",
+		},
+		{
+			name: "gemini json",
+			scan: &jsonUsage{api: apiGemini},
+			body: `{"candidates":[],"usageMetadata":{"promptTokenCount":11,"candidatesTokenCount":4}}`,
+			want: hangar.Usage{InputTokens: 11, OutputTokens: 4}, wantOK: true,
+		},
+		{
+			name: "gemini json array (stream without alt=sse)",
+			scan: &jsonUsage{api: apiGemini},
+			body: `[{"usageMetadata":{"promptTokenCount":11,"candidatesTokenCount":1}},{"candidates":[]},{"usageMetadata":{"promptTokenCount":11,"candidatesTokenCount":6,"cachedContentTokenCount":3}}]`,
+			want: hangar.Usage{InputTokens: 8, CacheReadInputTokens: 3, OutputTokens: 6}, wantOK: true,
+		},
+		{
+			name: "gemini error",
+			scan: &jsonUsage{api: apiGemini},
+			body: `{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}`,
+		},
+		{
+			name: "anthropic usage is not gemini usage",
+			scan: &sseUsage{api: apiGemini},
+			body: "data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":1}}\n\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.scan.write([]byte(tt.body))
+			got, ok := tt.scan.finish()
+			if ok != tt.wantOK {
+				t.Fatalf("ok = %v, want %v", ok, tt.wantOK)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("usage mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -33,6 +33,10 @@ type EgressOptions struct {
 	// server's credential.
 	APIKey    hangar.Secret
 	AuthToken hangar.Secret
+	// OpenAIKey and GeminiKey are the session's own OpenAI and Gemini API keys (vault
+	// credentials named OPENAI_API_KEY and GEMINI_API_KEY); empty means the server's.
+	OpenAIKey hangar.Secret
+	GeminiKey hangar.Secret
 }
 
 // Secrets opens sealed vault secrets (internal/vault.Keyring, wired in cmd/hangar).
@@ -47,6 +51,8 @@ type Secrets interface {
 const (
 	modelAPIKeyName    = "ANTHROPIC_API_KEY"
 	modelAuthTokenName = "ANTHROPIC_AUTH_TOKEN"
+	openAIKeyName      = "OPENAI_API_KEY"
+	geminiKeyName      = "GEMINI_API_KEY"
 )
 
 // EgressAttachment is a session's connection to the egress proxy.
@@ -86,15 +92,22 @@ func (r *Runner) attachEgress(ctx context.Context, sess *hangar.Session, env *ha
 	return att, nil
 }
 
-// modelCredential resolves the session's own model credential from its vaults, taken in
-// the order of session.vault_ids: the first vault holding an active environment_variable
-// credential named ANTHROPIC_API_KEY (preferred) or ANTHROPIC_AUTH_TOKEN supplies it. Vaults
-// that no longer exist are skipped. With no such credential the options are empty and the
-// proxy uses the server's credential. The secret is decrypted here, host-side, and goes
-// only to the proxy.
+// modelCredential resolves the session's own model credentials from its vaults, taken in
+// the order of session.vault_ids, one model API at a time: the first vault holding an
+// active environment_variable credential named ANTHROPIC_API_KEY (preferred) or
+// ANTHROPIC_AUTH_TOKEN supplies the Anthropic credential; the first holding one named
+// OPENAI_API_KEY the OpenAI key; the first holding GEMINI_API_KEY the Gemini key. Vaults
+// that no longer exist are skipped. An API without such a credential is left empty and
+// the proxy uses the server's. Secrets are decrypted here, host-side, and go only to the
+// proxy.
 func (r *Runner) modelCredential(ctx context.Context, sess *hangar.Session) (EgressOptions, error) {
+	var opts EgressOptions
 	for _, vaultID := range sess.VaultIDs {
-		c, err := r.findModelCredential(ctx, vaultID)
+		anthropic := opts.APIKey != "" || opts.AuthToken != ""
+		if anthropic && opts.OpenAIKey != "" && opts.GeminiKey != "" {
+			break
+		}
+		found, err := r.findModelCredentials(ctx, vaultID)
 		if hangar.IsKind(err, hangar.KindNotFound) {
 			r.log.Debug("session vault not found; skipped for its model credential", "session", sess.ID, "vault", vaultID)
 			continue
@@ -102,26 +115,44 @@ func (r *Runner) modelCredential(ctx context.Context, sess *hangar.Session) (Egr
 		if err != nil {
 			return EgressOptions{}, err
 		}
-		if c == nil {
-			continue
+		// take opens c into *dst unless an earlier vault already supplied *dst.
+		take := func(dst *hangar.Secret, c *hangar.Credential) error {
+			if c == nil || *dst != "" {
+				return nil
+			}
+			secret, err := r.openSecretValue(c)
+			if err != nil {
+				return err
+			}
+			r.log.Debug("session uses a vault model credential", "session", sess.ID, "vault", vaultID, "credential", c.ID, "secret_name", c.Key)
+			*dst = secret
+			return nil
 		}
-		secret, err := r.openSecretValue(c)
+		if !anthropic {
+			if c := found[modelAPIKeyName]; c != nil {
+				err = take(&opts.APIKey, c)
+			} else {
+				err = take(&opts.AuthToken, found[modelAuthTokenName])
+			}
+		}
+		if err == nil {
+			err = take(&opts.OpenAIKey, found[openAIKeyName])
+		}
+		if err == nil {
+			err = take(&opts.GeminiKey, found[geminiKeyName])
+		}
 		if err != nil {
 			return EgressOptions{}, err
 		}
-		r.log.Debug("session uses a vault model credential", "session", sess.ID, "vault", vaultID, "credential", c.ID, "secret_name", c.Key)
-		if c.Key == modelAPIKeyName {
-			return EgressOptions{APIKey: secret}, nil
-		}
-		return EgressOptions{AuthToken: secret}, nil
 	}
-	return EgressOptions{}, nil
+	return opts, nil
 }
 
-// findModelCredential returns vaultID's active environment_variable credential named
-// ANTHROPIC_API_KEY, else the one named ANTHROPIC_AUTH_TOKEN, else nil.
-func (r *Runner) findModelCredential(ctx context.Context, vaultID string) (*hangar.Credential, error) {
-	var token *hangar.Credential
+// findModelCredentials returns vaultID's active environment_variable credentials that name
+// a model credential (ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, OPENAI_API_KEY,
+// GEMINI_API_KEY), by secret name; the first of each name wins.
+func (r *Runner) findModelCredentials(ctx context.Context, vaultID string) (map[string]*hangar.Credential, error) {
+	found := map[string]*hangar.Credential{}
 	page := hangar.Page{Limit: 100}
 	for {
 		cs, pr, err := r.store.ListCredentials(ctx, vaultID, hangar.VaultFilter{Page: page})
@@ -133,16 +164,14 @@ func (r *Runner) findModelCredential(ctx context.Context, vaultID string) (*hang
 				continue
 			}
 			switch c.Key {
-			case modelAPIKeyName:
-				return c, nil
-			case modelAuthTokenName:
-				if token == nil {
-					token = c
+			case modelAPIKeyName, modelAuthTokenName, openAIKeyName, geminiKeyName:
+				if found[c.Key] == nil {
+					found[c.Key] = c
 				}
 			}
 		}
 		if pr.Next == "" {
-			return token, nil
+			return found, nil
 		}
 		cur, err := hangar.DecodeCursor(pr.Next)
 		if err != nil {

@@ -388,6 +388,25 @@ func TestEgressModelCredential(t *testing.T) {
 			want: runner.EgressOptions{APIKey: "sk-vault-1"},
 		},
 		{
+			name: "each model API from the first vault that has its key",
+			vaults: func(e *env) []string {
+				return []string{
+					e.vault(credSpec{authType: hangar.AuthEnvVar, key: "OPENAI_API_KEY", value: "sk-openai-1"}),
+					e.vault(apiKey("sk-vault-2"), credSpec{authType: hangar.AuthEnvVar, key: "OPENAI_API_KEY", value: "sk-openai-2"},
+						credSpec{authType: hangar.AuthEnvVar, key: "GEMINI_API_KEY", value: "gemini-2"}),
+					e.vault(credSpec{authType: hangar.AuthEnvVar, key: "GEMINI_API_KEY", value: "gemini-3"}),
+				}
+			},
+			want: runner.EgressOptions{APIKey: "sk-vault-2", OpenAIKey: "sk-openai-1", GeminiKey: "gemini-2"},
+		},
+		{
+			name: "openai key alone",
+			vaults: func(e *env) []string {
+				return []string{e.vault(credSpec{authType: hangar.AuthEnvVar, key: "OPENAI_API_KEY", value: "sk-openai-1"})}
+			},
+			want: runner.EgressOptions{OpenAIKey: "sk-openai-1"},
+		},
+		{
 			name: "deleted vault skipped",
 			vaults: func(e *env) []string {
 				return []string{hangar.NewID(hangar.PrefixVault), e.vault(apiKey("sk-vault-2"))}
