@@ -6,6 +6,8 @@ import (
 
 	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/engine/claudecode"
+	"github.com/hangar-dev/hangar/internal/engine/factory"
+	"github.com/hangar-dev/hangar/internal/engine/gemini"
 	"github.com/hangar-dev/hangar/internal/engine/scripted"
 	"github.com/hangar-dev/hangar/internal/provider"
 	"github.com/hangar-dev/hangar/internal/provider/local"
@@ -16,6 +18,8 @@ import (
 func builtinEngines() *engine.Registry {
 	r := engine.NewRegistry()
 	r.Register("claude", claudecode.New)
+	r.Register("factory", factory.New)
+	r.Register("gemini", gemini.New)
 	r.Register("scripted", scripted.New)
 	return r
 }
@@ -40,9 +44,13 @@ func engineConfigs(cfg Config) (map[string]json.RawMessage, error) {
 			return nil, err
 		}
 	}
-	claude, err := json.Marshal(map[string]string{"cache_dir": cache})
+	withCache, err := json.Marshal(map[string]string{"cache_dir": cache})
 	if err != nil {
-		return nil, fmt.Errorf("claude engine config: %w", err)
+		return nil, fmt.Errorf("engine config: %w", err)
 	}
-	return map[string]json.RawMessage{"claude": claude}, nil
+	out := map[string]json.RawMessage{}
+	for name := range installers() {
+		out[name] = withCache
+	}
+	return out, nil
 }

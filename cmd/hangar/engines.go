@@ -12,12 +12,16 @@ import (
 
 	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/engine/claudecode"
+	"github.com/hangar-dev/hangar/internal/engine/factory"
+	"github.com/hangar-dev/hangar/internal/engine/gemini"
 )
 
 // installers are the engines `hangar engines install` knows, by name.
 func installers() map[string]engine.NPMPackage {
 	return map[string]engine.NPMPackage{
-		"claude": claudecode.NPM(),
+		"claude":  claudecode.NPM(),
+		"factory": factory.NPM(),
+		"gemini":  gemini.NPM(),
 	}
 }
 

@@ -1,0 +1,442 @@
+// Package factory is the "factory" engine: it runs Factory's droid CLI (`droid exec -o
+// stream-json`) inside the session's sandbox against a BYOK custom model that points at
+// the egress proxy, and translates its output into CMA events. Later turns continue the
+// CLI's own conversation, which lives in the session's persisted HOME.
+//
+// The CLI is installed by `hangar engines install factory` (NPM) into the cache
+// directory; the runner bind-mounts its directory read-only into sandboxes (Mounts).
+package factory
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/engine"
+	"github.com/hangar-dev/hangar/internal/provider"
+)
+
+// MountTarget is where Mounts binds the CLI's directory inside sandboxes.
+const MountTarget = "/opt/hangar/engines/factory"
+
+// DefaultModel is the model of agents that name none.
+const DefaultModel = "claude-sonnet-4-6"
+
+// displayName is the custom model's name in droid's settings; droid calls the model
+// "custom:Hangar-0" in its output.
+const displayName = "Hangar"
+
+// Config is the engine's JSON config.
+type Config struct {
+	// Binary is the host path of the droid binary; "" finds the pinned version in
+	// CacheDir (Find).
+	Binary string `json:"binary,omitempty"`
+	// CacheDir is HANGAR_CACHE_DIR, where `hangar engines install factory` installs the CLI.
+	CacheDir string `json:"cache_dir,omitempty"`
+	// SandboxBinary overrides the path of the binary inside isolated sandboxes (default:
+	// the binary under MountTarget).
+	SandboxBinary string `json:"sandbox_binary,omitempty"`
+	// Auto is droid's autonomy level, --auto: low, medium or high (default high; the
+	// sandbox is the security boundary).
+	Auto string `json:"auto,omitempty"`
+	// MaxOutputTokens is the custom model's maxOutputTokens (default 8192).
+	MaxOutputTokens int `json:"max_output_tokens,omitempty"`
+	// InterruptGraceMS is how long an interrupted CLI may take to stop after SIGINT before
+	// it is killed (default 3000).
+	InterruptGraceMS int `json:"interrupt_grace_ms,omitempty"`
+}
+
+// Engine is the factory engine.
+type Engine struct {
+	cfg    Config
+	logger *slog.Logger
+}
+
+// New is the engine.Factory of the factory engine. It does not require the CLI to be
+// installed: Start reports ErrNotInstalled as a session error.
+func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
+	var c Config
+	if t := bytes.TrimSpace(cfg); len(t) > 0 && string(t) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(t))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("factory engine config: %w", err)
+		}
+	}
+	switch c.Auto {
+	case "":
+		c.Auto = "high"
+	case "low", "medium", "high":
+	default:
+		return nil, fmt.Errorf("factory engine config: auto: want low, medium or high, got %q", c.Auto)
+	}
+	if c.InterruptGraceMS < 0 || c.MaxOutputTokens < 0 {
+		return nil, errors.New("factory engine config: interrupt_grace_ms and max_output_tokens must not be negative")
+	}
+	if c.MaxOutputTokens == 0 {
+		c.MaxOutputTokens = 8192
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cfg: c, logger: logger}, nil
+}
+
+// Capabilities implements engine.Engine.
+func (e *Engine) Capabilities() engine.Capabilities {
+	return engine.Capabilities{Interrupt: true, Resume: true}
+}
+
+// binary returns the host path of the CLI.
+func (e *Engine) binary() (string, error) {
+	if e.cfg.Binary != "" {
+		return e.cfg.Binary, nil
+	}
+	return Find(e.cfg.CacheDir)
+}
+
+// Mounts returns the bind mounts that make the CLI available inside isolated sandboxes:
+// the host directory of the binary, read-only at MountTarget. It returns nil when the CLI
+// is not installed (Start then fails the turn with ErrNotInstalled).
+func (e *Engine) Mounts() []provider.Mount {
+	bin, err := e.binary()
+	if err != nil {
+		return nil
+	}
+	if real, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = real
+	}
+	return []provider.Mount{{Source: filepath.Dir(bin), Target: MountTarget, ReadOnly: true}}
+}
+
+// sandboxBinary returns the path of the CLI as seen by processes of sb.
+func (e *Engine) sandboxBinary(sb provider.Sandbox) (string, error) {
+	bin, err := e.binary()
+	if err != nil {
+		return "", err
+	}
+	if !isolated(sb) {
+		return bin, nil
+	}
+	if e.cfg.SandboxBinary != "" {
+		return e.cfg.SandboxBinary, nil
+	}
+	if real, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = real
+	}
+	return path.Join(MountTarget, filepath.Base(bin)), nil
+}
+
+// isolated reports whether sb's processes see their own filesystem (so the CLI is at its
+// mount target).
+func isolated(sb provider.Sandbox) bool {
+	switch s := sb.(type) {
+	case interface{ Capabilities() provider.Capabilities }:
+		return s.Capabilities().Isolated
+	case interface{ Isolated() bool }:
+		return s.Isolated()
+	}
+	return false
+}
+
+func model(spec engine.Spec) string {
+	if spec.Session != nil && spec.Session.Agent.Model.ID != "" {
+		return spec.Session.Agent.Model.ID
+	}
+	return DefaultModel
+}
+
+// SettingsPath returns where Start writes droid's settings for spec: $HOME/.factory/settings.json.
+func SettingsPath(spec engine.Spec) string {
+	return path.Join(spec.HomeDir, ".factory", "settings.json")
+}
+
+// Settings returns droid's settings.json for a turn of spec: one BYOK custom model, the
+// agent's, served by the Anthropic Messages API at the egress proxy.
+func (e *Engine) Settings(spec engine.Spec) []byte {
+	b, _ := json.MarshalIndent(map[string]any{
+		"customModels": []map[string]any{{
+			"model":           model(spec),
+			"displayName":     displayName,
+			"baseUrl":         spec.Egress.ModelBaseURL,
+			"apiKey":          spec.Egress.Token,
+			"provider":        "anthropic",
+			"maxOutputTokens": e.cfg.MaxOutputTokens,
+		}},
+	}, "", "  ")
+	return append(b, '\n')
+}
+
+// Args returns the CLI's argv (without the program) for a turn of spec.
+//
+// Later turns fork the previous turn's session (--fork): droid's --session-id fetches the
+// session from Factory's API, which airgap mode forbids, while --fork copies the local
+// transcript into a new session, whose ID the init line reports.
+func (e *Engine) Args(spec engine.Spec) []string {
+	args := []string{"exec", "-o", "stream-json", "--auto", e.cfg.Auto, "-m", "custom:" + model(spec)}
+	if spec.Session != nil && spec.Session.Agent.System != nil && *spec.Session.Agent.System != "" {
+		args = append(args, "--append-system-prompt", *spec.Session.Agent.System)
+	}
+	if spec.Resume != "" {
+		args = append(args, "--fork", spec.Resume)
+	}
+	return append(args, "--", prompt(spec))
+}
+
+// prompt returns the text of the turn's user message.
+func prompt(spec engine.Spec) string {
+	return engine.Text(spec.Content)
+}
+
+// Env returns the CLI's environment for a turn of spec.
+func (e *Engine) Env(spec engine.Spec) []string {
+	// Airgap mode stops droid's calls to Factory (auth, telemetry, OTLP); BYOK model
+	// requests still go out.
+	env := []string{"FACTORY_AIRGAP_ENABLED=1"}
+	if spec.Egress.HTTPProxy != "" {
+		env = append(env,
+			"HTTPS_PROXY="+spec.Egress.HTTPProxy, "HTTP_PROXY="+spec.Egress.HTTPProxy,
+			"https_proxy="+spec.Egress.HTTPProxy, "http_proxy="+spec.Egress.HTTPProxy,
+			"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
+	}
+	if spec.HomeDir != "" {
+		env = append(env, "HOME="+spec.HomeDir)
+	}
+	return env
+}
+
+// Start implements engine.Engine: it writes droid's settings into the sandbox's HOME and
+// runs the CLI in sb for one turn.
+func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spec) (engine.Run, error) {
+	if sb == nil {
+		return nil, errors.New("factory: no sandbox")
+	}
+	if spec.HomeDir == "" {
+		return nil, errors.New("factory: the spec has no HOME directory for droid's settings")
+	}
+	if strings.TrimSpace(prompt(spec)) == "" {
+		return nil, &engine.Error{Type: "unknown_error", Message: "factory: droid takes text messages only; the message has no text"}
+	}
+	bin, err := e.sandboxBinary(sb)
+	if err != nil {
+		return nil, &engine.Error{Type: "unknown_error", Message: err.Error(), Err: err}
+	}
+	if err := sb.PutFile(ctx, SettingsPath(spec), e.Settings(spec), 0o600); err != nil {
+		return nil, fmt.Errorf("factory: write settings: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	proc, err := sb.Exec(ctx, provider.ExecSpec{
+		Args: append([]string{bin}, e.Args(spec)...),
+		Env:  e.Env(spec),
+		Dir:  spec.WorkDir,
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("factory: exec: %w", err)
+	}
+	// The prompt is in argv; an open stdin would be read as more prompt.
+	proc.Stdin().Close()
+	grace := time.Duration(e.cfg.InterruptGraceMS) * time.Millisecond
+	if e.cfg.InterruptGraceMS == 0 {
+		grace = 3 * time.Second
+	}
+	sid := ""
+	if spec.Session != nil {
+		sid = spec.Session.ID
+	}
+	r := &run{
+		proc:   proc,
+		cancel: cancel,
+		logger: e.logger.With("session_id", sid),
+		grace:  grace,
+		events: make(chan engine.Event),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go r.main(ctx)
+	return r, nil
+}
+
+// run is one turn of the CLI.
+type run struct {
+	proc   provider.Process
+	cancel context.CancelFunc
+	logger *slog.Logger
+	grace  time.Duration
+
+	events chan engine.Event
+	stop   chan struct{} // closed by Interrupt
+	once   sync.Once
+	done   chan struct{}
+	err    error
+}
+
+func (r *run) Events() <-chan engine.Event { return r.events }
+
+// Send implements engine.Run: droid runs with --auto and asks nothing, so no event awaits
+// an answer.
+func (r *run) Send(ctx context.Context, in engine.Input) error {
+	return hangar.Errorf(hangar.KindInvalidRequest, "factory: %s for %s, which awaits no such answer", in.Type, in.ToolUseID)
+}
+
+// Interrupt implements engine.Run: droid exec stops at SIGINT (exit 0, no completion
+// line); a CLI still running after the grace period is killed.
+func (r *run) Interrupt(ctx context.Context) error {
+	r.once.Do(func() {
+		close(r.stop)
+		go r.escalate()
+	})
+	return nil
+}
+
+// escalate signals, then kills, an interrupted CLI.
+func (r *run) escalate() {
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	if err := r.proc.Signal(false); err != nil {
+		r.logger.Debug("factory: interrupt", "err", err)
+	}
+	t := time.NewTimer(r.grace)
+	defer t.Stop()
+	select {
+	case <-r.done:
+		return
+	case <-t.C:
+	}
+	r.logger.Debug("factory: interrupted CLI still running, killing")
+	if err := r.proc.Signal(true); err != nil {
+		r.cancel()
+		return
+	}
+	t.Reset(r.grace)
+	select {
+	case <-r.done:
+	case <-t.C:
+		r.cancel()
+	}
+}
+
+func (r *run) Wait() error {
+	<-r.done
+	return r.err
+}
+
+func (r *run) interrupted() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// emit sends ev; it reports false when the run's context is done.
+func (r *run) emit(ctx context.Context, ev engine.Event) bool {
+	select {
+	case r.events <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *run) main(ctx context.Context) {
+	defer close(r.done)
+	defer r.cancel()
+	defer close(r.events)
+
+	stderr := &tail{max: 4 << 10}
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		io.Copy(stderr, r.proc.Stderr())
+	}()
+
+	t := &Translator{Unknown: func(typ string, line []byte) {
+		r.logger.Debug("factory: skipped output line", "type", typ, "line", truncate(line, 512))
+	}}
+	live := true
+	rd := bufio.NewReaderSize(r.proc.Stdout(), 64<<10)
+	for {
+		line, err := rd.ReadBytes('\n')
+		if len(line) > 0 && live {
+			for _, ev := range t.Line(line) {
+				if live = r.emit(ctx, ev); !live {
+					break
+				}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	code, werr := r.proc.Wait()
+	<-stderrDone
+	failed := t.Completion() == nil && !r.interrupted() && ctx.Err() == nil
+	if live {
+		for _, ev := range t.Finish(failed) {
+			if !r.emit(ctx, ev) {
+				break
+			}
+		}
+	}
+	switch {
+	case r.interrupted():
+		r.err = nil
+	case ctx.Err() != nil:
+		r.err = ctx.Err()
+	case t.Err() != nil:
+		r.err = t.Err()
+	case werr != nil:
+		r.err = fmt.Errorf("factory: wait: %w", werr)
+	case t.Completion() == nil:
+		msg := fmt.Sprintf("droid exited with code %d before finishing the turn", code)
+		if s := strings.TrimSpace(stderr.String()); s != "" {
+			msg += ": " + s
+		}
+		r.err = &engine.Error{Type: "unknown_error", Message: msg}
+	}
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return string(t.b) }
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+var (
+	_ engine.Engine = (*Engine)(nil)
+	_ engine.Run    = (*run)(nil)
+)

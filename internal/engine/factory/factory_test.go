@@ -1,0 +1,524 @@
+package factory_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/engine"
+	"github.com/hangar-dev/hangar/internal/engine/enginetest"
+	"github.com/hangar-dev/hangar/internal/engine/factory"
+	"github.com/hangar-dev/hangar/internal/fakemodel"
+	"github.com/hangar-dev/hangar/internal/provider"
+)
+
+var (
+	installOnce sync.Once
+	installed   string
+	installErr  error
+)
+
+// droidBinary returns the pinned CLI, installing it into the cache directory
+// (HANGAR_CACHE_DIR, default the user cache dir + /hangar) when npm is available, and
+// skipping the test otherwise.
+func droidBinary(t *testing.T) string {
+	t.Helper()
+	installOnce.Do(func() {
+		dir := os.Getenv("HANGAR_CACHE_DIR")
+		if dir == "" {
+			d, err := os.UserCacheDir()
+			if err != nil {
+				installErr = err
+				return
+			}
+			dir = filepath.Join(d, "hangar")
+		}
+		if bin, err := factory.Find(dir); err == nil {
+			installed = bin
+			return
+		}
+		if _, err := exec.LookPath("npm"); err != nil {
+			installErr = errors.New("droid is not installed and npm is not on PATH")
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		installed, installErr = factory.NPM().Install(ctx, dir, io.Discard)
+	})
+	if installErr != nil {
+		t.Skipf("skipping real-CLI test: %v", installErr)
+	}
+	return installed
+}
+
+// hostSandbox runs processes on the host: a test-only provider.Sandbox that maps the
+// sandbox paths of a spec (/workspace, /home/agent) to host directories, as a real
+// sandbox's bind mounts would.
+type hostSandbox struct {
+	paths map[string]string // sandbox path prefix → host path
+}
+
+func newHostSandbox(t *testing.T) *hostSandbox {
+	t.Helper()
+	root := t.TempDir()
+	sb := &hostSandbox{paths: map[string]string{"/workspace": filepath.Join(root, "workspace"), "/home/agent": filepath.Join(root, "home")}}
+	for _, p := range sb.paths {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sb
+}
+
+func (s *hostSandbox) host(p string) string {
+	for from, to := range s.paths {
+		if p == from || strings.HasPrefix(p, from+"/") {
+			return to + strings.TrimPrefix(p, from)
+		}
+	}
+	return p
+}
+
+func (s *hostSandbox) Handle() provider.Handle { return nil }
+
+func (s *hostSandbox) Exec(ctx context.Context, spec provider.ExecSpec) (provider.Process, error) {
+	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	for _, kv := range spec.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env = append(env, k+"="+s.host(v))
+	}
+	cmd := exec.CommandContext(ctx, spec.Args[0], spec.Args[1:]...)
+	cmd.Env = env
+	cmd.Dir = s.host(spec.Dir)
+	if spec.Dir == "" {
+		cmd.Dir = s.paths["/workspace"]
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	cmd.Stdout, cmd.Stderr = outW, errW
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &hostProcess{cmd: cmd, stdin: stdin, stdout: outR, stderr: errR, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		outW.Close()
+		errW.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func (s *hostSandbox) PutFile(ctx context.Context, p string, data []byte, mode uint32) error {
+	h := s.host(p)
+	if err := os.MkdirAll(filepath.Dir(h), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(h, data, os.FileMode(mode))
+}
+
+func (s *hostSandbox) GetFile(ctx context.Context, p string) ([]byte, error) {
+	return os.ReadFile(s.host(p))
+}
+
+func (s *hostSandbox) Stop(ctx context.Context) error    { return nil }
+func (s *hostSandbox) Destroy(ctx context.Context) error { return nil }
+
+type hostProcess struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout io.Reader
+	stderr io.Reader
+	done   chan struct{}
+	err    error
+}
+
+func (p *hostProcess) Stdin() io.WriteCloser { return p.stdin }
+func (p *hostProcess) Stdout() io.Reader     { return p.stdout }
+func (p *hostProcess) Stderr() io.Reader     { return p.stderr }
+
+func (p *hostProcess) Signal(kill bool) error {
+	sig := syscall.SIGINT
+	if kill {
+		sig = syscall.SIGKILL
+	}
+	return syscall.Kill(-p.cmd.Process.Pid, sig)
+}
+
+func (p *hostProcess) Wait() (int, error) {
+	<-p.done
+	var ee *exec.ExitError
+	if p.err != nil && !errors.As(p.err, &ee) {
+		return -1, p.err
+	}
+	return p.cmd.ProcessState.ExitCode(), nil
+}
+
+var _ provider.Sandbox = (*hostSandbox)(nil)
+
+// script is the fake model's script for droid: fakemodel.Default, except that
+// "TOOL:bash <command>" calls droid's shell tool Execute with the four fields it requires,
+// and requests whose system prompt mentions "hangar-slow" stall until hold is closed.
+func script(hold <-chan struct{}) func(fakemodel.Request) fakemodel.Response {
+	return func(r fakemodel.Request) fakemodel.Response {
+		if strings.Contains(string(r.System), "hangar-slow") {
+			resp := fakemodel.Text("never")
+			resp.Hold = hold
+			return resp
+		}
+		if _, ok := r.LastToolResult(); !ok && r.HasTool("Execute") {
+			text := r.LastUserText()
+			if i := strings.Index(text, fakemodel.ToolMarker); i >= 0 {
+				cmd, _, _ := strings.Cut(text[i+len(fakemodel.ToolMarker):], "\n")
+				return fakemodel.ToolUse("Execute", map[string]string{
+					"command": strings.TrimSpace(cmd), "summary": "run the command",
+					"riskLevel": "low", "riskLevelReason": "a test command in the workspace",
+				})
+			}
+		}
+		return fakemodel.Default(r)
+	}
+}
+
+// newFake starts a fake model running script.
+func newFake(t *testing.T) (*fakemodel.Server, string) {
+	t.Helper()
+	hold := make(chan struct{})
+	fake := &fakemodel.Server{
+		Script:     script(hold),
+		Unexpected: func(r fakemodel.Request) { t.Errorf("fake model: unexpected %s %s", r.Method, r.Path) },
+	}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(func() {
+		close(hold)
+		srv.Close()
+	})
+	return fake, srv.URL
+}
+
+func newEngine(t *testing.T, cfg string) *factory.Engine {
+	t.Helper()
+	e, err := factory.New(json.RawMessage(cfg), engine.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.(*factory.Engine)
+}
+
+func binaryConfig(bin string) string {
+	b, _ := json.Marshal(map[string]any{"binary": bin, "interrupt_grace_ms": 2000})
+	return string(b)
+}
+
+func spec(agent hangar.Agent, text string, turn int, url string) engine.Spec {
+	s := enginetest.Spec(agent, text, turn)
+	s.Egress = engine.Egress{ModelBaseURL: url, Token: "tok_session_1"}
+	return s
+}
+
+func TestNewConfig(t *testing.T) {
+	tests := []struct {
+		cfg     string
+		wantErr bool
+	}{
+		{"", false},
+		{"null", false},
+		{`{"auto":"medium","max_output_tokens":4096}`, false},
+		{`{"auto":"yolo"}`, true},
+		{`{"nope":1}`, true},
+		{`{"interrupt_grace_ms":-1}`, true},
+	}
+	for _, tt := range tests {
+		_, err := factory.New(json.RawMessage(tt.cfg), engine.Deps{})
+		if (err != nil) != tt.wantErr {
+			t.Errorf("New(%s) = %v, want error %v", tt.cfg, err, tt.wantErr)
+		}
+	}
+}
+
+func TestArgsEnvSettings(t *testing.T) {
+	e := newEngine(t, `{"binary":"/bin/droid"}`)
+	system := "be brief"
+	agent := hangar.Agent{Model: hangar.Model{ID: "claude-opus-4-8"}, System: &system}
+	s := spec(agent, "hi there", 1, "http://egress:1")
+	s.Resume = "sess-1"
+	want := []string{"exec", "-o", "stream-json", "--auto", "high", "-m", "custom:claude-opus-4-8",
+		"--append-system-prompt", "be brief", "--fork", "sess-1", "--", "hi there"}
+	if diff := cmp.Diff(want, e.Args(s)); diff != "" {
+		t.Errorf("Args (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"FACTORY_AIRGAP_ENABLED=1", "HOME=/home/agent"}, e.Env(s)); diff != "" {
+		t.Errorf("Env (-want +got):\n%s", diff)
+	}
+	if got := factory.SettingsPath(s); got != "/home/agent/.factory/settings.json" {
+		t.Errorf("SettingsPath = %s", got)
+	}
+	var settings map[string]any
+	if err := json.Unmarshal(e.Settings(s), &settings); err != nil {
+		t.Fatal(err)
+	}
+	wantSettings := map[string]any{"customModels": []any{map[string]any{
+		"model": "claude-opus-4-8", "displayName": "Hangar", "baseUrl": "http://egress:1", "apiKey": "tok_session_1",
+		"provider": "anthropic", "maxOutputTokens": float64(8192),
+	}}}
+	if diff := cmp.Diff(wantSettings, settings); diff != "" {
+		t.Errorf("Settings (-want +got):\n%s", diff)
+	}
+	if got := e.Args(spec(hangar.Agent{}, "x", 0, ""))[6]; got != "custom:"+factory.DefaultModel {
+		t.Errorf("model of an agent without one = %s", got)
+	}
+}
+
+func TestNotInstalled(t *testing.T) {
+	e := newEngine(t, `{"cache_dir":`+quote(t.TempDir())+`}`)
+	if m := e.Mounts(); m != nil {
+		t.Errorf("Mounts = %v, want nil", m)
+	}
+	_, err := e.Start(t.Context(), newHostSandbox(t), spec(hangar.Agent{}, "hi", 0, ""))
+	var ee *engine.Error
+	if !errors.As(err, &ee) || !strings.Contains(ee.Message, "hangar engines install factory") {
+		t.Errorf("Start = %v, want an engine.Error saying how to install", err)
+	}
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func TestConformance(t *testing.T) {
+	bin := droidBinary(t)
+	t.Parallel()
+	_, url := newFake(t)
+	enginetest.Run(t, enginetest.Harness{
+		New:     func(t *testing.T) engine.Engine { return &urlEngine{newEngine(t, binaryConfig(bin)), url} },
+		Sandbox: func(t *testing.T) provider.Sandbox { return newHostSandbox(t) },
+		SlowAgent: func(t *testing.T) hangar.Agent {
+			system := "hangar-slow"
+			return hangar.Agent{Type: "agent", ID: "agent_slow", Version: 1, Name: "slow", System: &system, Tools: json.RawMessage(`[]`)}
+		},
+	})
+}
+
+// urlEngine fills in the egress of the specs the conformance suite builds.
+type urlEngine struct {
+	*factory.Engine
+	url string
+}
+
+func (e *urlEngine) Start(ctx context.Context, sb provider.Sandbox, s engine.Spec) (engine.Run, error) {
+	s.Egress = engine.Egress{ModelBaseURL: e.url, Token: "tok_conformance"}
+	return e.Engine.Start(ctx, sb, s)
+}
+
+// runTurn runs one turn and returns its events, failing on a run error.
+func runTurn(t *testing.T, e engine.Engine, sb provider.Sandbox, s engine.Spec) []engine.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	run, err := e.Start(ctx, sb, s)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	evs := enginetest.Drain(t, run)
+	if err := run.Wait(); err != nil {
+		t.Fatalf("Wait = %v; events %v", err, enginetest.Types(evs))
+	}
+	t.Logf("turn %d: %d events in %v", s.Turn, len(evs), time.Since(start).Round(time.Millisecond))
+	enginetest.CheckEvents(t, evs)
+	return evs
+}
+
+func only(evs []engine.Event, types ...string) []string {
+	var out []string
+	for _, e := range evs {
+		if slices.Contains(types, e.Type) {
+			out = append(out, e.Type)
+		}
+	}
+	return out
+}
+
+func TestRealCLIToolRoundAndResume(t *testing.T) {
+	bin := droidBinary(t)
+	t.Parallel()
+	fake, url := newFake(t)
+	sb := newHostSandbox(t)
+	e := newEngine(t, binaryConfig(bin))
+	system := "You are Hangar's test agent."
+	agent := hangar.Agent{Type: "agent", ID: "agent_1", Version: 1, Name: "coder", Model: hangar.Model{ID: "claude-sonnet-4-6"}, System: &system}
+
+	s := spec(agent, "TOOL:bash echo hello > out.txt", 0, url)
+	evs := runTurn(t, e, sb, s)
+	want := []string{hangar.EventAgentToolUse, hangar.EventAgentToolResult, hangar.EventAgentMessage}
+	if diff := cmp.Diff(want, only(evs, want...)); diff != "" {
+		t.Fatalf("turn 1 events (-want +got):\n%s\nall: %v", diff, enginetest.Types(evs))
+	}
+	var use, result, msg, end engine.Event
+	var resume string
+	for _, ev := range evs {
+		switch ev.Type {
+		case hangar.EventAgentToolUse:
+			use = ev
+		case hangar.EventAgentToolResult:
+			result = ev
+		case hangar.EventAgentMessage:
+			msg = ev
+		case hangar.EventModelRequestEnd:
+			end = ev
+		case engine.EventResume:
+			resume = ev.Resume
+		}
+	}
+	if b, _ := json.Marshal(use.Body); string(b) != `{"evaluated_permission":"allow","input":{"command":"echo hello \u003e out.txt"},"name":"bash"}` {
+		t.Errorf("agent.tool_use body = %s", b)
+	}
+	if result.Ref != use.ID || use.ID == "" {
+		t.Errorf("tool result ref %q, tool use id %q", result.Ref, use.ID)
+	}
+	if b, _ := json.Marshal(msg.Body); !strings.Contains(string(b), "done: ") {
+		t.Errorf("agent.message body = %s", b)
+	}
+	if end.Usage == nil || end.Usage.InputTokens == 0 || end.Usage.OutputTokens == 0 {
+		t.Errorf("span end usage = %+v", end.Usage)
+	}
+	if got, err := sb.GetFile(t.Context(), "/workspace/out.txt"); err != nil || string(got) != "hello\n" {
+		t.Errorf("out.txt = %q, %v", got, err)
+	}
+	if resume == "" {
+		t.Fatal("no EventResume")
+	}
+	reqs := fake.MessageRequests()
+	if len(reqs) != 2 {
+		t.Fatalf("the fake saw %d /v1/messages requests, want 2", len(reqs))
+	}
+	for _, r := range reqs {
+		if got := r.Header.Get("x-api-key"); got != "tok_session_1" {
+			t.Errorf("x-api-key = %q, want the session token", got)
+		}
+		if r.Model != "claude-sonnet-4-6" {
+			t.Errorf("model = %q", r.Model)
+		}
+		if !strings.Contains(string(r.System), system) {
+			t.Errorf("the system prompt lacks the agent's")
+		}
+	}
+	if res, ok := reqs[1].LastToolResult(); !ok || res.IsError {
+		t.Errorf("second request's tool result %+v, %v", res, ok)
+	}
+
+	s2 := spec(agent, "second turn", 1, url)
+	s2.Resume = resume
+	evs2 := runTurn(t, e, sb, s2)
+	if diff := cmp.Diff([]string{hangar.EventAgentMessage}, only(evs2, hangar.EventAgentMessage)); diff != "" {
+		t.Errorf("turn 2 events (-want +got):\n%s", diff)
+	}
+	for _, ev := range evs2 {
+		if ev.Type == engine.EventResume && (ev.Resume == "" || ev.Resume == resume) {
+			t.Errorf("turn 2 reported session %q; a fork of %q has a new ID", ev.Resume, resume)
+		}
+	}
+	reqs = fake.MessageRequests()
+	if len(reqs) != 3 {
+		t.Fatalf("turn 2: %d requests in all, want 3", len(reqs))
+	}
+	var history strings.Builder
+	for _, m := range reqs[2].Messages {
+		for _, b := range m.Content {
+			history.WriteString(m.Role + ":" + b.Type + ":" + b.Text + b.ResultText() + "\n")
+		}
+	}
+	for _, want := range []string{"TOOL:bash echo hello > out.txt", "user:tool_result:", "second turn"} {
+		if !strings.Contains(history.String(), want) {
+			t.Errorf("turn 2 request history lacks %q:\n%s", want, history.String())
+		}
+	}
+}
+
+func TestRealCLIInterrupt(t *testing.T) {
+	bin := droidBinary(t)
+	t.Parallel()
+	fake, url := newFake(t)
+	held := make(chan struct{})
+	var once sync.Once
+	slow := fake.Script
+	fake.Script = func(r fakemodel.Request) fakemodel.Response {
+		once.Do(func() { close(held) })
+		return slow(r)
+	}
+	e := newEngine(t, binaryConfig(bin))
+	system := "hangar-slow"
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	run, err := e.Start(ctx, newHostSandbox(t), spec(hangar.Agent{System: &system}, "take your time", 0, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []engine.Event
+	for !slices.Contains(enginetest.Types(evs), hangar.EventModelRequestStart) {
+		ev, ok := enginetest.Next(t, run)
+		if !ok {
+			t.Fatalf("run ended early: %v", enginetest.Types(evs))
+		}
+		evs = append(evs, ev)
+	}
+	select {
+	case <-held:
+	case <-ctx.Done():
+		t.Fatal("droid made no model request")
+	}
+	start := time.Now()
+	if err := run.Interrupt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs = append(evs, enginetest.Drain(t, run)...)
+	if err := run.Wait(); err != nil {
+		t.Errorf("Wait after interrupt = %v, want nil", err)
+	}
+	t.Logf("interrupt took %v", time.Since(start).Round(time.Millisecond))
+	enginetest.CheckEvents(t, evs)
+	if slices.Contains(enginetest.Types(evs), hangar.EventAgentMessage) {
+		t.Errorf("events after interrupt: %v", enginetest.Types(evs))
+	}
+}
+
+func TestRealCLIModelError(t *testing.T) {
+	bin := droidBinary(t)
+	t.Parallel()
+	fake, url := newFake(t)
+	fake.Script = func(fakemodel.Request) fakemodel.Response {
+		return fakemodel.Response{Error: &fakemodel.APIError{Status: 401, Type: "authentication_error", Message: "invalid x-api-key"}}
+	}
+	e := newEngine(t, binaryConfig(bin))
+	run, err := e.Start(t.Context(), newHostSandbox(t), spec(hangar.Agent{}, "hi", 0, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := enginetest.Drain(t, run)
+	enginetest.CheckEvents(t, evs)
+	var ee *engine.Error
+	if err := run.Wait(); !errors.As(err, &ee) || ee.Type != "model_request_failed_error" {
+		t.Fatalf("Wait = %v, want an engine.Error model_request_failed_error", err)
+	}
+}

@@ -1,0 +1,542 @@
+// Package gemini is the "gemini" engine: it runs Google's Gemini CLI (`gemini -p` with
+// stream-json output, --yolo) inside the session's sandbox and translates its output into
+// CMA events. Later turns resume the CLI's own session (--resume <session id>), which
+// lives in the session's persisted HOME (~/.gemini/tmp/<project>/chats).
+//
+// The CLI is a Node.js program (Node 20 or later) installed by `hangar engines install
+// gemini` (Install) into the cache directory. The runner bind-mounts its directory and the
+// host's node binary read-only into isolated sandboxes (Mounts), so sandbox images need no
+// Node of their own (Debian's Node 18 cannot run it).
+//
+// Each turn, Start writes $HOME/.gemini/settings.json (API-key auth, which a custom base
+// URL otherwise breaks; usage statistics, telemetry and updates off) and the agent's
+// system prompt as $HOME/.gemini/GEMINI.md, the CLI's global context file, which it adds
+// to its own system prompt.
+package gemini
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/engine"
+	"github.com/hangar-dev/hangar/internal/provider"
+)
+
+// MountTarget is where Mounts binds the CLI's install directory inside sandboxes.
+const MountTarget = "/opt/hangar/engines/gemini"
+
+// NodeTarget is where Mounts binds the host's node binary inside sandboxes.
+const NodeTarget = "/opt/hangar/node/bin/node"
+
+// DefaultModel is the model of agents that name none.
+const DefaultModel = "gemini-2.5-flash"
+
+// Config is the engine's JSON config.
+type Config struct {
+	// Entry is the host path of the CLI's JavaScript entry point; "" finds the pinned
+	// version in CacheDir (Find).
+	Entry string `json:"entry,omitempty"`
+	// CacheDir is HANGAR_CACHE_DIR, where `hangar engines install gemini` installs the CLI.
+	CacheDir string `json:"cache_dir,omitempty"`
+	// Node is the host path of the node binary (Node 20 or later); "" looks up "node" in
+	// PATH.
+	Node string `json:"node,omitempty"`
+	// SandboxNode and SandboxEntry override the paths of node and of the entry point
+	// inside isolated sandboxes (default: under NodeTarget and MountTarget), for images
+	// that bring their own.
+	SandboxNode  string `json:"sandbox_node,omitempty"`
+	SandboxEntry string `json:"sandbox_entry,omitempty"`
+	// InterruptGraceMS is how long an interrupted CLI may take to exit after SIGINT before
+	// it is killed (default 3000).
+	InterruptGraceMS int `json:"interrupt_grace_ms,omitempty"`
+}
+
+// Engine is the gemini engine.
+type Engine struct {
+	cfg    Config
+	logger *slog.Logger
+}
+
+// New is the engine.Factory of the gemini engine. It does not require the CLI to be
+// installed: Start reports ErrNotInstalled as a session error.
+func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
+	var c Config
+	if t := bytes.TrimSpace(cfg); len(t) > 0 && string(t) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(t))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("gemini engine config: %w", err)
+		}
+	}
+	if c.InterruptGraceMS < 0 {
+		return nil, errors.New("gemini engine config: interrupt_grace_ms must not be negative")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cfg: c, logger: logger}, nil
+}
+
+// Capabilities implements engine.Engine.
+func (e *Engine) Capabilities() engine.Capabilities {
+	return engine.Capabilities{Interrupt: true, Resume: true}
+}
+
+// entry returns the host path of the CLI's entry point.
+func (e *Engine) entry() (string, error) {
+	if e.cfg.Entry != "" {
+		return e.cfg.Entry, nil
+	}
+	return Find(e.cfg.CacheDir)
+}
+
+// node returns the host path of the node binary, symlinks resolved.
+func (e *Engine) node() (string, error) {
+	n := e.cfg.Node
+	if n == "" {
+		var err error
+		if n, err = exec.LookPath("node"); err != nil {
+			return "", fmt.Errorf("gemini needs Node.js 20 or later: %w", err)
+		}
+	}
+	if real, err := filepath.EvalSymlinks(n); err == nil {
+		n = real
+	}
+	return n, nil
+}
+
+// installRoot returns the directory that holds the node_modules of entry (the npm
+// prefix), which Mounts binds at MountTarget.
+func installRoot(entry string) string {
+	dir := filepath.Dir(entry)
+	for d := dir; ; {
+		if filepath.Base(d) == "node_modules" {
+			return filepath.Dir(d)
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return dir
+		}
+		d = parent
+	}
+}
+
+// Mounts returns the bind mounts that make the CLI available inside isolated sandboxes:
+// its install directory read-only at MountTarget and the host's node binary read-only at
+// NodeTarget. It returns nil when the CLI or node is missing (Start then fails the turn).
+func (e *Engine) Mounts() []provider.Mount {
+	entry, err := e.entry()
+	if err != nil {
+		return nil
+	}
+	if real, err := filepath.EvalSymlinks(entry); err == nil {
+		entry = real
+	}
+	node, err := e.node()
+	if err != nil {
+		return nil
+	}
+	return []provider.Mount{
+		{Source: installRoot(entry), Target: MountTarget, ReadOnly: true},
+		{Source: node, Target: NodeTarget, ReadOnly: true},
+	}
+}
+
+// command returns node and the entry point as seen by processes of sb.
+func (e *Engine) command(sb provider.Sandbox) (node, entry string, err error) {
+	host, err := e.entry()
+	if err != nil {
+		return "", "", err
+	}
+	if real, err := filepath.EvalSymlinks(host); err == nil {
+		host = real
+	}
+	if !isolated(sb) {
+		node, err = e.node()
+		return node, host, err
+	}
+	node, entry = NodeTarget, e.cfg.SandboxEntry
+	if e.cfg.SandboxNode != "" {
+		node = e.cfg.SandboxNode
+	}
+	if entry == "" {
+		rel, err := filepath.Rel(installRoot(host), host)
+		if err != nil {
+			return "", "", err
+		}
+		entry = path.Join(MountTarget, filepath.ToSlash(rel))
+	}
+	return node, entry, nil
+}
+
+// isolated reports whether sb's processes see their own filesystem (so the CLI is at its
+// mount target). Sandboxes tell through an optional Capabilities or Isolated method;
+// others are host processes.
+func isolated(sb provider.Sandbox) bool {
+	switch s := sb.(type) {
+	case interface{ Capabilities() provider.Capabilities }:
+		return s.Capabilities().Isolated
+	case interface{ Isolated() bool }:
+		return s.Isolated()
+	}
+	return false
+}
+
+// Model returns the model of a turn of spec: the agent's, else DefaultModel. The CLI's
+// own default ("auto") routes every prompt through a classifier request first.
+func Model(spec engine.Spec) string {
+	if spec.Session != nil && spec.Session.Agent.Model.ID != "" {
+		return spec.Session.Agent.Model.ID
+	}
+	return DefaultModel
+}
+
+// Args returns the CLI's argv after the entry point for a turn of spec: headless mode
+// with the user's text as the prompt, stream-json output, every tool allowed (--yolo, the
+// only mode that offers the shell tool headless), and --resume of the previous turn's
+// CLI session.
+func Args(spec engine.Spec) []string {
+	args := []string{"-m", Model(spec), "--yolo", "--output-format", "stream-json"}
+	if spec.Resume != "" {
+		args = append(args, "--resume", spec.Resume)
+	}
+	// --prompt=TEXT: a prompt starting with "-" must not read as a flag.
+	return append(args, "--prompt="+prompt(spec))
+}
+
+// prompt returns the turn's prompt: the text of the user message (the CLI takes no
+// other content).
+func prompt(spec engine.Spec) string {
+	text := engine.Text(spec.Content)
+	if strings.TrimSpace(text) == "" {
+		text = "(empty message)"
+	}
+	return text
+}
+
+// Env returns the CLI's environment for a turn of spec.
+func Env(spec engine.Spec) []string {
+	env := []string{
+		"GEMINI_API_KEY=" + spec.Egress.Token,
+		"GOOGLE_GEMINI_BASE_URL=" + spec.Egress.ModelBaseURL,
+		// The sandbox's workspace is the agent's; without this headless runs exit 55.
+		"GEMINI_CLI_TRUST_WORKSPACE=true",
+		// One process: no relaunch under a bigger heap, so signals reach the CLI itself.
+		"GEMINI_CLI_NO_RELAUNCH=true",
+		"GEMINI_TELEMETRY_ENABLED=false",
+		"NO_COLOR=1",
+	}
+	if spec.Egress.HTTPProxy != "" {
+		env = append(env,
+			"HTTPS_PROXY="+spec.Egress.HTTPProxy, "HTTP_PROXY="+spec.Egress.HTTPProxy,
+			"https_proxy="+spec.Egress.HTTPProxy, "http_proxy="+spec.Egress.HTTPProxy,
+			"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
+	}
+	if spec.HomeDir != "" {
+		env = append(env, "HOME="+spec.HomeDir)
+	}
+	return env
+}
+
+// Settings is the CLI's $HOME/.gemini/settings.json Hangar writes: API-key auth (a
+// custom base URL otherwise makes the CLI pick "gateway" auth, which headless mode
+// rejects), and no usage statistics, telemetry, update checks or update nags.
+var Settings = []byte(`{
+  "security": {"auth": {"selectedType": "gemini-api-key"}},
+  "privacy": {"usageStatisticsEnabled": false},
+  "telemetry": {"enabled": false, "logPrompts": false},
+  "general": {"disableAutoUpdate": true, "disableUpdateNag": true}
+}
+`)
+
+// Start implements engine.Engine: it runs the CLI in sb for one turn.
+func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spec) (engine.Run, error) {
+	if sb == nil {
+		return nil, errors.New("gemini: no sandbox")
+	}
+	if spec.HomeDir == "" {
+		return nil, errors.New("gemini: no home directory for the CLI's settings")
+	}
+	node, entry, err := e.command(sb)
+	if err != nil {
+		return nil, &engine.Error{Type: "unknown_error", Message: err.Error(), Err: err}
+	}
+	var system string
+	if spec.Session != nil && spec.Session.Agent.System != nil {
+		system = *spec.Session.Agent.System
+	}
+	dir := path.Join(spec.HomeDir, ".gemini")
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"settings.json", Settings}, {"GEMINI.md", []byte(system)}} {
+		if err := putFile(ctx, sb, path.Join(dir, f.name), f.data); err != nil {
+			return nil, fmt.Errorf("gemini: write %s: %w", f.name, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	proc, err := sb.Exec(ctx, provider.ExecSpec{
+		Args: append([]string{node, entry}, Args(spec)...),
+		Env:  Env(spec),
+		Dir:  spec.WorkDir,
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("gemini: exec: %w", err)
+	}
+	proc.Stdin().Close()
+	grace := time.Duration(e.cfg.InterruptGraceMS) * time.Millisecond
+	if e.cfg.InterruptGraceMS == 0 {
+		grace = 3 * time.Second
+	}
+	r := &run{
+		proc:   proc,
+		cancel: cancel,
+		logger: e.logger.With("session_id", sessionID(spec)),
+		grace:  grace,
+		events: make(chan engine.Event),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go r.main(ctx)
+	return r, nil
+}
+
+// putFile writes a file of the sandbox, through a shell when the sandbox cannot write
+// files itself.
+func putFile(ctx context.Context, sb provider.Sandbox, p string, data []byte) error {
+	err := sb.PutFile(ctx, p, data, 0o644)
+	if !errors.Is(err, errors.ErrUnsupported) {
+		return err
+	}
+	proc, err := sb.Exec(ctx, provider.ExecSpec{Args: []string{"/bin/sh", "-c", `mkdir -p "$(dirname "$1")" && cat > "$1"`, "sh", p}})
+	if err != nil {
+		return err
+	}
+	go io.Copy(io.Discard, proc.Stdout())
+	var stderr bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		io.Copy(&stderr, proc.Stderr())
+		close(done)
+	}()
+	_, werr := proc.Stdin().Write(data)
+	proc.Stdin().Close()
+	code, err := proc.Wait()
+	<-done
+	switch {
+	case err != nil:
+		return err
+	case code != 0:
+		return fmt.Errorf("sh exited with code %d: %s", code, strings.TrimSpace(stderr.String()))
+	}
+	return werr
+}
+
+func sessionID(spec engine.Spec) string {
+	if spec.Session == nil {
+		return ""
+	}
+	return spec.Session.ID
+}
+
+// run is one turn of the CLI.
+type run struct {
+	proc   provider.Process
+	cancel context.CancelFunc
+	logger *slog.Logger
+	grace  time.Duration
+
+	events chan engine.Event
+	stop   chan struct{} // closed by Interrupt
+	once   sync.Once
+	done   chan struct{}
+	err    error
+}
+
+func (r *run) Events() <-chan engine.Event { return r.events }
+
+// Send implements engine.Run. The CLI runs every tool without asking (--yolo) and has no
+// custom tools, so no event awaits an answer.
+func (r *run) Send(ctx context.Context, in engine.Input) error {
+	return hangar.Errorf(hangar.KindInvalidRequest, "gemini: %s for %s, which awaits no such answer", in.Type, in.ToolUseID)
+}
+
+// Interrupt implements engine.Run: it sends the CLI SIGINT, then kills it if it is still
+// running after the grace period. The CLI has no control protocol in headless mode.
+func (r *run) Interrupt(ctx context.Context) error {
+	r.once.Do(func() {
+		close(r.stop)
+		go r.escalate()
+	})
+	return nil
+}
+
+// escalate signals, then kills, the interrupted CLI.
+func (r *run) escalate() {
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	if err := r.proc.Signal(false); err != nil {
+		r.logger.Debug("gemini: signal", "err", err)
+	}
+	t := time.NewTimer(r.grace)
+	defer t.Stop()
+	select {
+	case <-r.done:
+		return
+	case <-t.C:
+	}
+	r.logger.Debug("gemini: interrupted CLI still running, killing it")
+	if err := r.proc.Signal(true); err != nil {
+		r.cancel()
+	}
+	t.Reset(r.grace)
+	select {
+	case <-r.done:
+	case <-t.C:
+		r.cancel()
+	}
+}
+
+func (r *run) Wait() error {
+	<-r.done
+	return r.err
+}
+
+func (r *run) interrupted() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// emit sends ev; it reports false when the run's context is done.
+func (r *run) emit(ctx context.Context, ev engine.Event) bool {
+	select {
+	case r.events <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *run) main(ctx context.Context) {
+	defer close(r.done)
+	defer r.cancel()
+	defer close(r.events)
+
+	stderr := &tail{max: 4 << 10}
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		io.Copy(stderr, r.proc.Stderr())
+	}()
+
+	t := &Translator{
+		Unknown: func(typ string, line []byte) {
+			r.logger.Debug("gemini: skipped output line", "type", typ, "line", truncate(line, 512))
+		},
+	}
+	live := true
+	rd := bufio.NewReaderSize(r.proc.Stdout(), 64<<10)
+	for {
+		line, err := rd.ReadBytes('\n')
+		if len(line) > 0 && live {
+			for _, ev := range t.Line(line) {
+				if live = r.emit(ctx, ev); !live {
+					break
+				}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	code, werr := r.proc.Wait()
+	<-stderrDone
+	failed := t.Result() == nil && !r.interrupted() && ctx.Err() == nil
+	if live {
+		for _, ev := range t.Finish(failed) {
+			if !r.emit(ctx, ev) {
+				break
+			}
+		}
+	}
+	switch {
+	case r.interrupted():
+		r.err = nil
+	case ctx.Err() != nil:
+		r.err = ctx.Err()
+	case t.Err() != nil:
+		r.err = t.Err()
+	case werr != nil:
+		r.err = fmt.Errorf("gemini: wait: %w", werr)
+	case t.Result() == nil:
+		msg := fmt.Sprintf("gemini exited with code %d before finishing the turn", code)
+		if s := lastLines(stderr.String(), 5); s != "" {
+			msg += ": " + s
+		}
+		r.err = &engine.Error{Type: "unknown_error", Message: msg}
+	}
+}
+
+// lastLines returns the last n non-empty lines of s, joined by newlines.
+func lastLines(s string, n int) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return strings.Join(out, "\n")
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return string(t.b) }
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+var (
+	_ engine.Engine = (*Engine)(nil)
+	_ engine.Run    = (*run)(nil)
+)

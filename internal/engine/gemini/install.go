@@ -1,0 +1,71 @@
+package gemini
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/hangar-dev/hangar/internal/engine"
+)
+
+// Version is the pinned @google/gemini-cli release Hangar installs and tests with.
+const Version = "0.61.0"
+
+// Package is the npm package of the Gemini CLI.
+const Package = "@google/gemini-cli"
+
+// ErrNotInstalled is wrapped by Find when the pinned CLI is not in the cache directory.
+var ErrNotInstalled = engine.ErrNotInstalled
+
+// npmPackage is the pinned CLI on npm.
+var npmPackage = engine.NPMPackage{Engine: "gemini", Package: Package, Version: Version, Locate: locate}
+
+// NPM returns the pinned CLI's npm package (for `hangar engines install gemini`).
+func NPM() engine.NPMPackage { return npmPackage }
+
+// InstallDir is where Install puts the pinned CLI under cacheDir (HANGAR_CACHE_DIR).
+func InstallDir(cacheDir string) string { return npmPackage.Dir(cacheDir) }
+
+// Find returns the path of the installed CLI's JavaScript entry point (run with node)
+// under cacheDir, or an error wrapping ErrNotInstalled.
+func Find(cacheDir string) (string, error) { return npmPackage.Find(cacheDir) }
+
+// Install installs the pinned CLI with npm (see engine.NPMPackage.Install).
+func Install(ctx context.Context, cacheDir string, progress io.Writer) (string, error) {
+	return npmPackage.Install(ctx, cacheDir, progress)
+}
+
+// locate returns the JavaScript entry point of the CLI installed in dir: the target of
+// the package's "gemini" bin (bundle/gemini.js in 0.61.0).
+func locate(dir string) (string, error) {
+	pkg := filepath.Join(dir, "node_modules", filepath.FromSlash(Package))
+	b, err := os.ReadFile(filepath.Join(pkg, "package.json"))
+	if err != nil {
+		return "", ErrNotInstalled
+	}
+	var meta struct {
+		Bin json.RawMessage `json:"bin"`
+	}
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return "", fmt.Errorf("%s package.json: %w", Package, err)
+	}
+	var rel string
+	var bins map[string]string
+	if json.Unmarshal(meta.Bin, &bins) == nil {
+		rel = bins["gemini"]
+	} else {
+		json.Unmarshal(meta.Bin, &rel)
+	}
+	if rel == "" {
+		return "", errors.New(Package + " package.json has no gemini bin")
+	}
+	entry := filepath.Join(pkg, filepath.FromSlash(rel))
+	if st, err := os.Stat(entry); err != nil || !st.Mode().IsRegular() {
+		return "", ErrNotInstalled
+	}
+	return entry, nil
+}
