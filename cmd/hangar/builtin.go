@@ -6,8 +6,10 @@ import (
 
 	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/engine/claudecode"
+	"github.com/hangar-dev/hangar/internal/engine/codex"
 	"github.com/hangar-dev/hangar/internal/engine/factory"
 	"github.com/hangar-dev/hangar/internal/engine/gemini"
+	"github.com/hangar-dev/hangar/internal/engine/opencode"
 	"github.com/hangar-dev/hangar/internal/engine/scripted"
 	"github.com/hangar-dev/hangar/internal/provider"
 	"github.com/hangar-dev/hangar/internal/provider/local"
@@ -18,8 +20,10 @@ import (
 func builtinEngines() *engine.Registry {
 	r := engine.NewRegistry()
 	r.Register("claude", claudecode.New)
+	r.Register("codex", codex.New)
 	r.Register("factory", factory.New)
 	r.Register("gemini", gemini.New)
+	r.Register("opencode", opencode.New)
 	r.Register("scripted", scripted.New)
 	return r
 }

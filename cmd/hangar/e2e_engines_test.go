@@ -30,6 +30,8 @@ type engineCase struct {
 }
 
 var engineCases = []engineCase{
+	{name: "opencode", model: "claude-sonnet-4-6", shell: "bash", shellExtra: map[string]any{"description": "run the command"}},
+	{name: "codex", model: "gpt-5.1-codex"},
 	{name: "gemini", model: "gemini-2.5-flash"},
 	{name: "factory", model: "claude-sonnet-4-6", shell: "Execute", shellExtra: map[string]any{
 		"summary": "run the command", "riskLevel": "low", "riskLevelReason": "a test command"}},
@@ -143,7 +145,8 @@ func TestE2EEngines(t *testing.T) {
 			t.Cleanup(func() { close(hold) })
 			fake.Push(fakemodel.Response{Content: []fakemodel.Block{{Type: "text", Text: "never finishes"}}, Hold: hold})
 			send(t, c, sess.ID, userMessage("take your time"))
-			readUntil(t, stream, isType("session.status_running"))
+			// Interrupt once the CLI is waiting on the model.
+			readUntil(t, stream, isType("span.model_request_start"))
 			send(t, c, sess.ID, anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}})
 			evs := readUntil(t, stream, isIdle)
 			if idle := evs[len(evs)-1]; idle.StopReason.Type != "end_turn" {

@@ -12,16 +12,20 @@ import (
 
 	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/engine/claudecode"
+	"github.com/hangar-dev/hangar/internal/engine/codex"
 	"github.com/hangar-dev/hangar/internal/engine/factory"
 	"github.com/hangar-dev/hangar/internal/engine/gemini"
+	"github.com/hangar-dev/hangar/internal/engine/opencode"
 )
 
 // installers are the engines `hangar engines install` knows, by name.
 func installers() map[string]engine.NPMPackage {
 	return map[string]engine.NPMPackage{
-		"claude":  claudecode.NPM(),
-		"factory": factory.NPM(),
-		"gemini":  gemini.NPM(),
+		"claude":   claudecode.NPM(),
+		"codex":    codex.NPM(),
+		"factory":  factory.NPM(),
+		"gemini":   gemini.NPM(),
+		"opencode": opencode.NPM(),
 	}
 }
 

@@ -1,0 +1,164 @@
+package codex_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/engine"
+	"github.com/hangar-dev/hangar/internal/engine/codex"
+	"github.com/hangar-dev/hangar/internal/engine/enginetest"
+	"github.com/hangar-dev/hangar/internal/provider"
+)
+
+func mustNew(t *testing.T, cfg string) *codex.Engine {
+	t.Helper()
+	e, err := codex.New(json.RawMessage(cfg), engine.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.(*codex.Engine)
+}
+
+func TestArgs(t *testing.T) {
+	t.Parallel()
+	base := []string{"exec", "--json", "--skip-git-repo-check",
+		"-c", "analytics.enabled=false", "-c", "check_for_update_on_startup=false", "--disable", "plugins",
+		"-c", "model_provider=hangar", "-c", "model_providers.hangar.name=hangar",
+		"-c", `model_providers.hangar.base_url="http://10.0.0.1:7000/model/v1"`,
+		"-c", "model_providers.hangar.env_key=HANGAR_MODEL_TOKEN", "-c", "model_providers.hangar.wire_api=responses"}
+	spec := func(system, text, resume string) engine.Spec {
+		a := hangar.Agent{}
+		a.Model.ID = "gpt-5.4"
+		if system != "" {
+			a.System = &system
+		}
+		s := enginetest.Spec(a, text, 0)
+		s.Resume = resume
+		s.Egress = engine.Egress{ModelBaseURL: "http://10.0.0.1:7000/model/", Token: "tok"}
+		return s
+	}
+	tests := []struct {
+		name string
+		cfg  string
+		spec engine.Spec
+		want []string
+	}{
+		{"first turn", `{}`, spec("", "hello", ""),
+			append(base, "-m", "gpt-5.4", "--dangerously-bypass-approvals-and-sandbox", "--", "hello")},
+		{"resume with system prompt", `{"max_retries":2}`, spec("Be \"brief\".\nOK", "-x", "thr_1"),
+			append(base, "-c", "model_providers.hangar.request_max_retries=2", "-c", "model_providers.hangar.stream_max_retries=2",
+				"-m", "gpt-5.4", "-c", `developer_instructions="Be \"brief\".\nOK"`,
+				"--dangerously-bypass-approvals-and-sandbox", "resume", "--", "thr_1", "-x")},
+		{"replace system prompt, empty message", `{"system_prompt":"replace"}`, spec("S", "", ""),
+			append(base, "-m", "gpt-5.4", "-c", `instructions="S"`, "--dangerously-bypass-approvals-and-sandbox", "--", " ")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := mustNew(t, tt.cfg).Args(tt.spec)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Args (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEnv(t *testing.T) {
+	t.Parallel()
+	s := enginetest.Spec(hangar.Agent{}, "hi", 0)
+	s.Egress = engine.Egress{ModelBaseURL: "http://x", Token: "tok", HTTPProxy: "http://proxy:1"}
+	got := mustNew(t, `{}`).Env(s)
+	want := []string{"HANGAR_MODEL_TOKEN=tok",
+		"HTTPS_PROXY=http://proxy:1", "HTTP_PROXY=http://proxy:1", "https_proxy=http://proxy:1", "http_proxy=http://proxy:1",
+		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost", "HOME=/home/agent"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Env (-want +got):\n%s", diff)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []string{`{"nope":1}`, `{"system_prompt":"prepend"}`, `{"max_retries":-1}`, `[`} {
+		if _, err := codex.New(json.RawMessage(cfg), engine.Deps{}); err == nil {
+			t.Errorf("New(%s) succeeded", cfg)
+		}
+	}
+	if _, err := codex.New(nil, engine.Deps{}); err != nil {
+		t.Errorf("New(nil) = %v", err)
+	}
+	caps := mustNew(t, `{}`).Capabilities()
+	if want := (engine.Capabilities{Interrupt: true, Resume: true}); caps != want {
+		t.Errorf("Capabilities = %+v, want %+v", caps, want)
+	}
+}
+
+// isolatedSandbox is a sandbox that reports isolation and records the argv it was given.
+type isolatedSandbox struct {
+	hostSandbox
+	args []string
+}
+
+func (s *isolatedSandbox) Capabilities() provider.Capabilities {
+	return provider.Capabilities{Isolated: true}
+}
+
+func (s *isolatedSandbox) Exec(ctx context.Context, spec provider.ExecSpec) (provider.Process, error) {
+	s.args = spec.Args
+	return nil, errors.New("recorded")
+}
+
+func TestFindMountsAndSandboxPath(t *testing.T) {
+	t.Parallel()
+	cache := t.TempDir()
+	if _, err := codex.Find(cache); !errors.Is(err, codex.ErrNotInstalled) {
+		t.Errorf("Find in an empty cache = %v, want ErrNotInstalled", err)
+	}
+	e := mustNew(t, `{"cache_dir":`+strconvQuote(cache)+`}`)
+	if m := e.Mounts(); m != nil {
+		t.Errorf("Mounts without the CLI = %v", m)
+	}
+	_, err := e.Start(t.Context(), &isolatedSandbox{}, enginetest.Spec(hangar.Agent{}, "hi", 0))
+	var ee *engine.Error
+	if !errors.As(err, &ee) || !strings.Contains(ee.Message, "hangar engines install codex") {
+		t.Errorf("Start without the CLI = %v", err)
+	}
+
+	// The JS launcher is not the CLI; the platform package's native binary is.
+	js := filepath.Join(codex.InstallDir(cache), "node_modules", "@openai", "codex", "bin", "codex.js")
+	if err := os.MkdirAll(filepath.Dir(js), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(js, []byte("#!/usr/bin/env node\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := codex.Find(cache); !errors.Is(err, codex.ErrNotInstalled) {
+		t.Errorf("Find with only the launcher = %v, want ErrNotInstalled", err)
+	}
+	bin, err := codex.InstalledFake(cache)
+	if err != nil {
+		t.Skip(err)
+	}
+	if got, err := codex.Find(cache); err != nil || got != bin {
+		t.Errorf("Find = %q, %v; want %q", got, err, bin)
+	}
+	want := []provider.Mount{{Source: filepath.Dir(filepath.Dir(bin)), Target: codex.MountTarget, ReadOnly: true}}
+	if diff := cmp.Diff(want, e.Mounts()); diff != "" {
+		t.Errorf("Mounts (-want +got):\n%s", diff)
+	}
+	sb := &isolatedSandbox{}
+	e.Start(t.Context(), sb, enginetest.Spec(hangar.Agent{}, "hi", 0))
+	if len(sb.args) == 0 || sb.args[0] != codex.MountTarget+"/bin/codex" {
+		t.Errorf("argv in an isolated sandbox = %q", sb.args)
+	}
+	e = mustNew(t, `{"cache_dir":`+strconvQuote(cache)+`,"sandbox_binary":"/usr/local/bin/codex"}`)
+	e.Start(t.Context(), sb, enginetest.Spec(hangar.Agent{}, "hi", 0))
+	if len(sb.args) == 0 || sb.args[0] != "/usr/local/bin/codex" {
+		t.Errorf("argv with sandbox_binary = %q", sb.args)
+	}
+}

@@ -1,0 +1,552 @@
+// Package opencode is the "opencode" engine: it runs the opencode CLI (`opencode run
+// --format json`) inside the session's sandbox and translates its output into CMA
+// events. Hangar writes the CLI's config into the session's HOME: one provider,
+// "hangar", that speaks the Anthropic Messages API to the egress proxy. Later turns
+// continue the CLI's own session (--session), which lives in the persisted HOME.
+//
+// The CLI is installed by `hangar engines install opencode` (NPM) into the cache
+// directory; the runner bind-mounts its directory read-only into sandboxes (Mounts).
+package opencode
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/engine"
+	"github.com/hangar-dev/hangar/internal/provider"
+)
+
+// MountTarget is where Mounts binds the CLI's directory inside sandboxes.
+const MountTarget = "/opt/hangar/engines/opencode"
+
+// DefaultModel is the model of agents that name none.
+const DefaultModel = "claude-sonnet-4-6"
+
+// ProviderID is the opencode provider Hangar configures; models are "hangar/<model>".
+const ProviderID = "hangar"
+
+// Config is the engine's JSON config.
+type Config struct {
+	// Binary is the host path of the opencode binary; "" finds the pinned version in
+	// CacheDir (Find).
+	Binary string `json:"binary,omitempty"`
+	// CacheDir is HANGAR_CACHE_DIR, where `hangar engines install opencode` installs the CLI.
+	CacheDir string `json:"cache_dir,omitempty"`
+	// SandboxBinary overrides the path of the binary inside isolated sandboxes (default:
+	// the binary under MountTarget).
+	SandboxBinary string `json:"sandbox_binary,omitempty"`
+	// InterruptGraceMS is how long an interrupted CLI may take to exit after SIGINT
+	// before it is killed (default 3000).
+	InterruptGraceMS int `json:"interrupt_grace_ms,omitempty"`
+}
+
+// Engine is the opencode engine.
+type Engine struct {
+	cfg    Config
+	logger *slog.Logger
+}
+
+// New is the engine.Factory of the opencode engine. It does not require the CLI to be
+// installed: Start reports ErrNotInstalled as a session error.
+func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
+	var c Config
+	if t := bytes.TrimSpace(cfg); len(t) > 0 && string(t) != "null" {
+		dec := json.NewDecoder(bytes.NewReader(t))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("opencode engine config: %w", err)
+		}
+	}
+	if c.InterruptGraceMS < 0 {
+		return nil, errors.New("opencode engine config: interrupt_grace_ms must not be negative")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cfg: c, logger: logger}, nil
+}
+
+// Capabilities implements engine.Engine. opencode runs every tool it is given without
+// asking (run --auto) and has no way to call the client's custom tools.
+func (e *Engine) Capabilities() engine.Capabilities {
+	return engine.Capabilities{Interrupt: true, Resume: true}
+}
+
+// binary returns the host path of the CLI.
+func (e *Engine) binary() (string, error) {
+	if e.cfg.Binary != "" {
+		return e.cfg.Binary, nil
+	}
+	return Find(e.cfg.CacheDir)
+}
+
+// Mounts returns the bind mounts that make the CLI available inside isolated sandboxes:
+// the host directory of the binary, read-only at MountTarget. It returns nil when the CLI
+// is not installed (Start then fails the turn with ErrNotInstalled).
+func (e *Engine) Mounts() []provider.Mount {
+	bin, err := e.binary()
+	if err != nil {
+		return nil
+	}
+	if real, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = real
+	}
+	return []provider.Mount{{Source: filepath.Dir(bin), Target: MountTarget, ReadOnly: true}}
+}
+
+// sandboxBinary returns the path of the CLI as seen by processes of sb.
+func (e *Engine) sandboxBinary(sb provider.Sandbox) (string, error) {
+	bin, err := e.binary()
+	if err != nil {
+		return "", err
+	}
+	if !isolated(sb) {
+		return bin, nil
+	}
+	if e.cfg.SandboxBinary != "" {
+		return e.cfg.SandboxBinary, nil
+	}
+	if real, err := filepath.EvalSymlinks(bin); err == nil {
+		bin = real
+	}
+	return path.Join(MountTarget, filepath.Base(bin)), nil
+}
+
+// isolated reports whether sb's processes see their own filesystem (so the CLI is at its
+// mount target). Sandboxes tell through an optional Capabilities or Isolated method;
+// others are host processes.
+func isolated(sb provider.Sandbox) bool {
+	switch s := sb.(type) {
+	case interface{ Capabilities() provider.Capabilities }:
+		return s.Capabilities().Isolated
+	case interface{ Isolated() bool }:
+		return s.Isolated()
+	}
+	return false
+}
+
+// home returns the CLI's HOME in the sandbox.
+func home(spec engine.Spec) string {
+	if spec.HomeDir != "" {
+		return spec.HomeDir
+	}
+	return "/tmp/hangar-opencode"
+}
+
+// ConfigPath returns where Start writes the CLI's config (opencode's global config file
+// under XDG_CONFIG_HOME=$HOME/.config).
+func ConfigPath(spec engine.Spec) string {
+	return path.Join(home(spec), ".config", "opencode", "opencode.json")
+}
+
+// SystemPath returns where Start writes the agent's system prompt, which the config lists
+// in its instructions (opencode appends them to its own system prompt).
+func SystemPath(spec engine.Spec) string {
+	return path.Join(home(spec), ".config", "opencode", "hangar-system.md")
+}
+
+// Model returns the model ID the CLI asks the provider for: the agent's model without an
+// "anthropic/" prefix, DefaultModel when it names none.
+func Model(spec engine.Spec) string {
+	var id string
+	if spec.Session != nil {
+		id = spec.Session.Agent.Model.ID
+	}
+	id = strings.TrimPrefix(id, "anthropic/")
+	if id == "" {
+		return DefaultModel
+	}
+	return id
+}
+
+// ConfigFile returns the CLI's opencode.json for a turn of spec. It holds no secret: the
+// model endpoint and token come from the environment (Env) through opencode's
+// {env:NAME} substitution.
+func (e *Engine) ConfigFile(spec engine.Spec) []byte {
+	model := Model(spec)
+	var tools json.RawMessage
+	var system string
+	if spec.Session != nil {
+		tools = spec.Session.Agent.Tools
+		if s := spec.Session.Agent.System; s != nil {
+			system = *s
+		}
+	}
+	cfg := map[string]any{
+		"$schema": "https://opencode.ai/config.json",
+		"provider": map[string]any{ProviderID: map[string]any{
+			"npm":  "@ai-sdk/anthropic",
+			"name": "Hangar",
+			"options": map[string]any{
+				"baseURL": "{env:HANGAR_MODEL_BASE_URL}/v1",
+				"apiKey":  "{env:HANGAR_MODEL_TOKEN}",
+			},
+			"models": map[string]any{model: map[string]any{"name": model, "tool_call": true}},
+		}},
+		"enabled_providers": []string{ProviderID},
+		"model":             ProviderID + "/" + model,
+		"small_model":       ProviderID + "/" + model,
+		"autoupdate":        false,
+		"share":             "disabled",
+	}
+	// opencode turns "tools" into permissions and lets "permission" override them, so a
+	// disabled tool is denied in both. write has no permission of its own: edit's covers
+	// it, so edit stays allowed (and only hidden) while write is enabled.
+	perm := map[string]string{"bash": "allow", "edit": "allow", "webfetch": "allow"}
+	if off := disabledTools(tools); len(off) > 0 {
+		m := map[string]bool{}
+		for _, n := range off {
+			m[n] = false
+			perm[n] = "deny"
+		}
+		delete(perm, "write")
+		if _, writeOff := m["write"]; !writeOff {
+			perm["edit"] = "allow"
+		}
+		cfg["tools"] = m
+	}
+	cfg["permission"] = perm
+	if system != "" {
+		cfg["instructions"] = []string{"{env:HOME}/.config/opencode/hangar-system.md"}
+	}
+	b, _ := json.MarshalIndent(cfg, "", "  ")
+	return append(b, '\n')
+}
+
+// disabledTools returns the opencode tools an agent's tools JSON disables: those of the
+// agent_toolset_20260401 with enabled false, all of them when the agent has no toolset.
+func disabledTools(tools json.RawMessage) []string {
+	type cfg struct {
+		Name    string `json:"name"`
+		Enabled *bool  `json:"enabled"`
+	}
+	var list []struct {
+		Type          string `json:"type"`
+		DefaultConfig *cfg   `json:"default_config"`
+		Configs       []cfg  `json:"configs"`
+	}
+	_ = json.Unmarshal(tools, &list)
+	names := make([]string, 0, len(toolNames))
+	for n := range toolNames {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, t := range list {
+		if t.Type != "agent_toolset_20260401" {
+			continue
+		}
+		var off []string
+		for _, n := range names {
+			enabled := true
+			if t.DefaultConfig != nil && t.DefaultConfig.Enabled != nil {
+				enabled = *t.DefaultConfig.Enabled
+			}
+			for _, c := range t.Configs {
+				if c.Name == n && c.Enabled != nil {
+					enabled = *c.Enabled
+				}
+			}
+			if !enabled {
+				off = append(off, toolNames[n])
+			}
+		}
+		return off
+	}
+	off := make([]string, len(names))
+	for i, n := range names {
+		off[i] = toolNames[n]
+	}
+	return off
+}
+
+// Args returns the CLI's argv (without the program) for a turn of spec. The prompt goes
+// to stdin: `opencode run` quotes message arguments that contain spaces.
+func (e *Engine) Args(spec engine.Spec) []string {
+	args := []string{"run", "--format", "json", "--auto", "--thinking", "--model", ProviderID + "/" + Model(spec)}
+	if spec.Session != nil && spec.Session.ID != "" {
+		// A title of its own spares the CLI the small-model request that names a session.
+		args = append(args, "--title", spec.Session.ID)
+	}
+	if spec.Resume != "" {
+		args = append(args, "--session", spec.Resume)
+	}
+	return args
+}
+
+// Env returns the CLI's environment for a turn of spec.
+func (e *Engine) Env(spec engine.Spec) []string {
+	h := home(spec)
+	env := []string{
+		"HOME=" + h,
+		"XDG_CONFIG_HOME=" + path.Join(h, ".config"),
+		"XDG_DATA_HOME=" + path.Join(h, ".local", "share"),
+		"XDG_STATE_HOME=" + path.Join(h, ".local", "state"),
+		"XDG_CACHE_HOME=" + path.Join(h, ".cache"),
+		"HANGAR_MODEL_BASE_URL=" + strings.TrimSuffix(spec.Egress.ModelBaseURL, "/"),
+		"HANGAR_MODEL_TOKEN=" + spec.Egress.Token,
+		"OPENCODE_DISABLE_MODELS_FETCH=1",
+		"OPENCODE_DISABLE_AUTOUPDATE=1",
+		"OPENCODE_DISABLE_DEFAULT_PLUGINS=1",
+		"OPENCODE_DISABLE_LSP_DOWNLOAD=1",
+		"OPENCODE_DISABLE_SHARE=1",
+	}
+	if spec.Egress.HTTPProxy != "" {
+		env = append(env,
+			"HTTPS_PROXY="+spec.Egress.HTTPProxy, "HTTP_PROXY="+spec.Egress.HTTPProxy,
+			"https_proxy="+spec.Egress.HTTPProxy, "http_proxy="+spec.Egress.HTTPProxy,
+			"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
+	}
+	return env
+}
+
+// prompt returns the text the CLI gets for the turn's user message.
+func prompt(spec engine.Spec) string {
+	if s := engine.Text(spec.Content); strings.TrimSpace(s) != "" {
+		return s
+	}
+	return "(the user sent no text)"
+}
+
+// Start implements engine.Engine: it writes the CLI's config into sb and runs the CLI
+// for one turn.
+func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spec) (engine.Run, error) {
+	if sb == nil {
+		return nil, errors.New("opencode: no sandbox")
+	}
+	bin, err := e.sandboxBinary(sb)
+	if err != nil {
+		return nil, &engine.Error{Type: "unknown_error", Message: err.Error(), Err: err}
+	}
+	if err := sb.PutFile(ctx, ConfigPath(spec), e.ConfigFile(spec), 0o600); err != nil {
+		return nil, fmt.Errorf("opencode: write config: %w", err)
+	}
+	if spec.Session != nil && spec.Session.Agent.System != nil && *spec.Session.Agent.System != "" {
+		if err := sb.PutFile(ctx, SystemPath(spec), []byte(*spec.Session.Agent.System), 0o600); err != nil {
+			return nil, fmt.Errorf("opencode: write system prompt: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	proc, err := sb.Exec(ctx, provider.ExecSpec{
+		Args: append([]string{bin}, e.Args(spec)...),
+		Env:  e.Env(spec),
+		Dir:  spec.WorkDir,
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("opencode: exec: %w", err)
+	}
+	grace := time.Duration(e.cfg.InterruptGraceMS) * time.Millisecond
+	if e.cfg.InterruptGraceMS == 0 {
+		grace = 3 * time.Second
+	}
+	r := &run{
+		proc:   proc,
+		cancel: cancel,
+		logger: e.logger.With("session_id", sessionID(spec)),
+		grace:  grace,
+		events: make(chan engine.Event),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	// The prompt is the CLI's whole stdin; EOF tells it there is no more.
+	_, werr := io.WriteString(proc.Stdin(), prompt(spec))
+	if cerr := proc.Stdin().Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		proc.Signal(true)
+		cancel()
+		proc.Wait()
+		return nil, fmt.Errorf("opencode: write prompt: %w", werr)
+	}
+	go r.main(ctx)
+	return r, nil
+}
+
+func sessionID(spec engine.Spec) string {
+	if spec.Session == nil {
+		return ""
+	}
+	return spec.Session.ID
+}
+
+// run is one turn of the CLI.
+type run struct {
+	proc   provider.Process
+	cancel context.CancelFunc
+	logger *slog.Logger
+	grace  time.Duration
+
+	events chan engine.Event
+	stop   chan struct{} // closed by Interrupt
+	once   sync.Once
+	done   chan struct{}
+	err    error
+}
+
+func (r *run) Events() <-chan engine.Event { return r.events }
+
+// Send implements engine.Run: no opencode event awaits an answer.
+func (r *run) Send(ctx context.Context, in engine.Input) error {
+	return hangar.Errorf(hangar.KindInvalidRequest, "opencode: %s for %s, which awaits no such answer", in.Type, in.ToolUseID)
+}
+
+// Interrupt implements engine.Run: opencode has no control protocol in run mode, so it
+// signals the CLI (SIGINT, on which it exits at once), then kills it if it is still
+// running after the grace period.
+func (r *run) Interrupt(ctx context.Context) error {
+	r.once.Do(func() {
+		close(r.stop)
+		if err := r.proc.Signal(false); err != nil {
+			r.logger.Debug("opencode: signal", "err", err)
+		}
+		go r.escalate()
+	})
+	return nil
+}
+
+// escalate kills a CLI that does not stop after an interrupt.
+func (r *run) escalate() {
+	t := time.NewTimer(r.grace)
+	defer t.Stop()
+	select {
+	case <-r.done:
+		return
+	case <-t.C:
+	}
+	r.logger.Debug("opencode: interrupted CLI still running, killing")
+	if err := r.proc.Signal(true); err != nil {
+		r.cancel()
+		return
+	}
+	t.Reset(r.grace)
+	select {
+	case <-r.done:
+	case <-t.C:
+		r.cancel()
+	}
+}
+
+func (r *run) Wait() error {
+	<-r.done
+	return r.err
+}
+
+func (r *run) interrupted() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// emit sends ev; it reports false when the run's context is done.
+func (r *run) emit(ctx context.Context, ev engine.Event) bool {
+	select {
+	case r.events <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (r *run) main(ctx context.Context) {
+	defer close(r.done)
+	defer r.cancel()
+	defer close(r.events)
+
+	stderr := &tail{max: 4 << 10}
+	stderrDone := make(chan struct{})
+	go func() {
+		defer close(stderrDone)
+		io.Copy(stderr, r.proc.Stderr())
+	}()
+
+	t := &Translator{Unknown: func(typ string, line []byte) {
+		r.logger.Debug("opencode: skipped output line", "type", typ, "line", truncate(line, 512))
+	}}
+	live := true
+	rd := bufio.NewReaderSize(r.proc.Stdout(), 64<<10)
+	for {
+		line, err := rd.ReadBytes('\n')
+		if len(line) > 0 && live {
+			for _, ev := range t.Line(line) {
+				if live = r.emit(ctx, ev); !live {
+					break
+				}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	code, werr := r.proc.Wait()
+	<-stderrDone
+	failed := code != 0 && !r.interrupted() && ctx.Err() == nil
+	if live {
+		for _, ev := range t.Finish(failed || t.Err() != nil) {
+			if !r.emit(ctx, ev) {
+				break
+			}
+		}
+	}
+	switch {
+	case r.interrupted():
+		r.err = nil
+	case ctx.Err() != nil:
+		r.err = ctx.Err()
+	case t.Err() != nil:
+		r.err = t.Err()
+	case werr != nil:
+		r.err = fmt.Errorf("opencode: wait: %w", werr)
+	case code != 0:
+		msg := fmt.Sprintf("opencode exited with code %d", code)
+		if s := strings.TrimSpace(stderr.String()); s != "" {
+			msg += ": " + s
+		}
+		r.err = &engine.Error{Type: "unknown_error", Message: msg}
+	}
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string { return string(t.b) }
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+var (
+	_ engine.Engine = (*Engine)(nil)
+	_ engine.Run    = (*run)(nil)
+)
