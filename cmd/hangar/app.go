@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/hangar-dev/hangar"
 	"github.com/hangar-dev/hangar/internal/blob"
 	"github.com/hangar-dev/hangar/internal/egress"
+	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/httpapi"
 	"github.com/hangar-dev/hangar/internal/pubsub"
 	"github.com/hangar-dev/hangar/internal/runner"
@@ -62,6 +64,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		}
 	}
 	engineConfig, err := engineConfigs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	features, err := engineFeatures(builtinEngines(), engineConfig, log)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +125,26 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		Sealer: keyring,
 		Logger: log,
 		APIKey: apiKey,
+		// Agent create and update refuse tools their engine cannot run.
+		EngineFeatures: features,
 	})
 	return &App{ctx: appCtx, cancel: cancel, log: log, store: store, hub: hub, runner: run, egress: proxy, egressCleanup: egressCleanup, handler: api, apiKey: apiKey}, nil
+}
+
+// engineFeatures builds each registered engine once, from its config, to read the agent
+// features it declares. Factories only decode their config: the CLIs need not be installed.
+func engineFeatures(engines *engine.Registry, configs map[string]json.RawMessage, log *slog.Logger) (map[string]httpapi.EngineFeatures, error) {
+	out := map[string]httpapi.EngineFeatures{}
+	for _, name := range engines.Names() {
+		newEngine, _ := engines.Get(name)
+		e, err := newEngine(configs[name], engine.Deps{Logger: log.With("engine", name), Clock: hangar.Now})
+		if err != nil {
+			return nil, fmt.Errorf("engine %s: %w", name, err)
+		}
+		c := e.Capabilities()
+		out[name] = httpapi.EngineFeatures{CustomTools: c.CustomTools, ToolConfirmation: c.ToolConfirmation}
+	}
+	return out, nil
 }
 
 // The keyring opens the vault credentials a session names as its model credential.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -135,6 +136,9 @@ func (s *Server) newAgent(ctx context.Context, req *agentCreateRequest) (*hangar
 		UpdatedAt:         now,
 	}
 	if err := checkMCPReferences(a); err != nil {
+		return nil, err
+	}
+	if err := s.checkEngineFeatures(a); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -379,6 +383,7 @@ func (s *Server) agentPatch(ctx context.Context, id string, req *agentUpdateRequ
 // applyAgentPatch applies p to a copy of the latest version; the store decides whether the
 // result is a new version.
 func (s *Server) applyAgentPatch(a *hangar.Agent, p *agentPatch) error {
+	prevEngine := a.Engine
 	if p.name != nil {
 		a.Name = *p.name
 	}
@@ -422,7 +427,15 @@ func (s *Server) applyAgentPatch(a *hangar.Agent, p *agentPatch) error {
 		return err
 	}
 	a.Metadata = md
-	return checkMCPReferences(a)
+	if err := checkMCPReferences(a); err != nil {
+		return err
+	}
+	// Only a change of tools or engine is checked, so that an agent stored before its
+	// engine's features were known can still be edited otherwise.
+	if p.tools != nil || a.Engine != prevEngine {
+		return s.checkEngineFeatures(a)
+	}
+	return nil
 }
 
 // resolveListField resolves a full-replacement list field of an update: null clears it.
@@ -490,6 +503,69 @@ func (s *Server) agentEngine(explicit *string, model string) (string, error) {
 		return "", err
 	}
 	return *explicit, nil
+}
+
+// checkEngineFeatures refuses an agent whose tools need a feature its engine lacks
+// (Config.EngineFeatures): a custom tool, or an always_ask permission policy. Engines missing
+// from Config.EngineFeatures are not checked.
+func (s *Server) checkEngineFeatures(a *hangar.Agent) error {
+	f, ok := s.cfg.EngineFeatures[a.Engine]
+	if !ok || (f.CustomTools && f.ToolConfirmation) || isNull(a.Tools) {
+		return nil
+	}
+	type toolConfig struct {
+		PermissionPolicy policyOut `json:"permission_policy"`
+	}
+	var tools []struct {
+		Type          string       `json:"type"`
+		DefaultConfig *toolConfig  `json:"default_config"`
+		Configs       []toolConfig `json:"configs"`
+	}
+	if err := json.Unmarshal(a.Tools, &tools); err != nil {
+		return err
+	}
+	for i, t := range tools {
+		path := "tools[" + strconv.Itoa(i) + "]"
+		if t.Type == "custom" {
+			if !f.CustomTools {
+				return invalidf("%s: engine %q does not support custom tools; %s", path, a.Engine,
+					s.enginesWith(func(f EngineFeatures) bool { return f.CustomTools }))
+			}
+			continue
+		}
+		if f.ToolConfirmation {
+			continue
+		}
+		field := ""
+		if t.DefaultConfig != nil && t.DefaultConfig.PermissionPolicy.Type == "always_ask" {
+			field = path + ".default_config.permission_policy"
+		}
+		for j, c := range t.Configs {
+			if field == "" && c.PermissionPolicy.Type == "always_ask" {
+				field = path + ".configs[" + strconv.Itoa(j) + "].permission_policy"
+			}
+		}
+		if field != "" {
+			return invalidf("%s: engine %q does not support always_ask permission policies (tool confirmation); %s", field, a.Engine,
+				s.enginesWith(func(f EngineFeatures) bool { return f.ToolConfirmation }))
+		}
+	}
+	return nil
+}
+
+// enginesWith lists the enabled engines whose features satisfy has, for error messages.
+func (s *Server) enginesWith(has func(EngineFeatures) bool) string {
+	var names []string
+	for name, f := range s.cfg.EngineFeatures {
+		if has(f) && s.checkEngine(name) == nil {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return "no enabled engine does"
+	}
+	slices.Sort(names)
+	return "engines that do: " + strings.Join(names, ", ")
 }
 
 // --- model

@@ -170,6 +170,111 @@ func TestAgentEngine(t *testing.T) {
 	}
 }
 
+// withEngineFeatures declares claude and scripted with every feature, codex with none;
+// gemini is left out and so is not checked.
+func withEngineFeatures(c *Config) {
+	c.EngineFeatures = map[string]EngineFeatures{
+		hangar.EngineClaude:   {CustomTools: true, ToolConfirmation: true},
+		hangar.EngineScripted: {CustomTools: true, ToolConfirmation: true},
+		hangar.EngineCodex:    {},
+	}
+}
+
+func TestAgentEngineFeatures(t *testing.T) {
+	t.Parallel()
+	const (
+		custom   = `{"type":"custom","name":"lookup","description":"d","input_schema":{"type":"object"}}`
+		askAll   = `{"type":"agent_toolset_20260401","default_config":{"permission_policy":{"type":"always_ask"}}}`
+		askBash  = `{"type":"agent_toolset_20260401","configs":[{"name":"read"},{"name":"bash","permission_policy":{"type":"always_ask"}}]}`
+		askMCP   = `{"type":"mcp_toolset","mcp_server_name":"docs","configs":[{"name":"search","permission_policy":{"type":"always_ask"}}]}`
+		allowAll = `{"type":"agent_toolset_20260401"}`
+		docs     = `,"mcp_servers":[{"type":"url","name":"docs","url":"https://mcp.example.com/mcp"}]`
+	)
+	agent := func(engine, extra string, tools ...string) string {
+		return `{"name":"a","model":"m","engine":"` + engine + `","tools":[` + strings.Join(tools, ",") + `]` + extra + `}`
+	}
+	for _, tc := range []struct {
+		name string
+		body string
+		want string // error message; "" means accepted
+	}{
+		{"custom tool on codex", agent("codex", "", allowAll, custom),
+			`tools[1]: engine "codex" does not support custom tools; engines that do: claude, scripted`},
+		{"always_ask default on codex", agent("codex", "", askAll),
+			`tools[0].default_config.permission_policy: engine "codex" does not support always_ask permission policies (tool confirmation); engines that do: claude, scripted`},
+		{"always_ask tool config on codex", agent("codex", "", askBash),
+			`tools[0].configs[1].permission_policy: engine "codex" does not support always_ask permission policies (tool confirmation); engines that do: claude, scripted`},
+		{"always_ask mcp tool on codex", agent("codex", docs, askMCP),
+			`tools[0].configs[0].permission_policy: engine "codex" does not support always_ask permission policies (tool confirmation); engines that do: claude, scripted`},
+		{"inferred codex engine", `{"name":"a","model":"gpt-5","tools":[` + custom + `]}`,
+			`tools[0]: engine "codex" does not support custom tools; engines that do: claude, scripted`},
+		{"plain toolset on codex", agent("codex", "", allowAll), ""},
+		{"everything on claude", agent("claude", docs, askAll, askMCP, custom), ""},
+		{"everything on scripted", agent("scripted", docs, askBash, askMCP, custom), ""},
+		{"engine not declared", agent("gemini", "", askAll, custom), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, st := newTestServer(t, withEngineFeatures)
+			if tc.want == "" {
+				createAgent(t, s, tc.body)
+				return
+			}
+			msg := apiError(t, apiDo(t, s, "POST", "/v1/agents", tc.body), 400, "invalid_request_error")
+			if msg != tc.want {
+				t.Errorf("message = %q, want %q", msg, tc.want)
+			}
+			if list, _, err := st.ListAgents(t.Context(), hangar.AgentFilter{}); err != nil || len(list) != 0 {
+				t.Errorf("refused agent was stored: %v %v", list, err)
+			}
+		})
+	}
+
+	// Without EngineFeatures nothing is checked.
+	s, _ := newTestServer(t)
+	createAgent(t, s, agent("codex", "", askAll, custom))
+}
+
+func TestAgentUpdateEngineFeatures(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestServer(t, withEngineFeatures)
+	a := createAgent(t, s, `{"name":"a","model":"gpt-5","tools":[{"type":"agent_toolset_20260401"}]}`)
+	if a.Engine != hangar.EngineCodex {
+		t.Fatalf("engine = %q, want codex", a.Engine)
+	}
+	path := "/v1/agents/" + a.ID
+	for _, tc := range []struct{ name, body, want string }{
+		{"add a custom tool", `{"tools":[{"type":"custom","name":"lookup","description":"d","input_schema":{"type":"object"}}]}`,
+			`tools[0]: engine "codex" does not support custom tools; engines that do: claude, scripted`},
+		{"add always_ask", `{"tools":[{"type":"agent_toolset_20260401","default_config":{"permission_policy":{"type":"always_ask"}}}]}`,
+			`tools[0].default_config.permission_policy: engine "codex" does not support always_ask permission policies (tool confirmation); engines that do: claude, scripted`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := apiError(t, apiDo(t, s, "POST", path, tc.body), 400, "invalid_request_error")
+			if msg != tc.want {
+				t.Errorf("message = %q, want %q", msg, tc.want)
+			}
+		})
+	}
+	var after hangar.Agent
+	apiOK(t, s, "GET", path, "", &after)
+	if after.Version != 1 {
+		t.Errorf("refused updates changed the agent: version %d", after.Version)
+	}
+
+	// Switching to an engine that has the feature in the same update is accepted; switching
+	// back to codex is then refused.
+	var u hangar.Agent
+	apiOK(t, s, "POST", path, `{"engine":"claude","tools":[{"type":"custom","name":"lookup","description":"d","input_schema":{"type":"object"}}]}`, &u)
+	if u.Version != 2 || u.Engine != hangar.EngineClaude {
+		t.Errorf("update = v%d engine %q, want v2 claude", u.Version, u.Engine)
+	}
+	msg := apiError(t, apiDo(t, s, "POST", path, `{"engine":"codex"}`), 400, "invalid_request_error")
+	if !strings.HasPrefix(msg, `tools[0]: engine "codex" does not support custom tools`) {
+		t.Errorf("engine switch message = %q", msg)
+	}
+}
+
 func TestAgentGet(t *testing.T) {
 	t.Parallel()
 	s, _ := newTestServer(t)

@@ -50,6 +50,10 @@ type Config struct {
 	APIKey string
 	// Engines lists the engine names agents may use (validated on create/update).
 	Engines []string
+	// EngineFeatures maps engine names to the agent features they support; agent create and
+	// update refuse an agent that needs a feature its engine lacks. An engine missing from
+	// the map, or a nil map, is not checked.
+	EngineFeatures map[string]EngineFeatures
 	// MaxBodyBytes caps JSON request bodies; MaxFileBytes caps uploads.
 	MaxBodyBytes int64
 	MaxFileBytes int64
@@ -57,6 +61,15 @@ type Config struct {
 	Ready func() bool
 	// SSEPing is the keep-alive interval of event streams; 0 means 15 seconds.
 	SSEPing time.Duration
+}
+
+// EngineFeatures are the agent features an engine supports. cmd/hangar fills them from each
+// engine's Capabilities, which this package cannot import.
+type EngineFeatures struct {
+	// CustomTools: the engine can call the agent's custom tools.
+	CustomTools bool
+	// ToolConfirmation: the engine honours always_ask permission policies.
+	ToolConfirmation bool
 }
 
 // Server is the HTTP API.
