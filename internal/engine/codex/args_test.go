@@ -1,7 +1,6 @@
 package codex_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -98,21 +97,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 }
 
-// isolatedSandbox is a sandbox that reports isolation and records the argv it was given.
-type isolatedSandbox struct {
-	hostSandbox
-	args []string
-}
-
-func (s *isolatedSandbox) Capabilities() provider.Capabilities {
-	return provider.Capabilities{Isolated: true}
-}
-
-func (s *isolatedSandbox) Exec(ctx context.Context, spec provider.ExecSpec) (provider.Process, error) {
-	s.args = spec.Args
-	return nil, errors.New("recorded")
-}
-
 func TestFindMountsAndSandboxPath(t *testing.T) {
 	t.Parallel()
 	cache := t.TempDir()
@@ -123,7 +107,7 @@ func TestFindMountsAndSandboxPath(t *testing.T) {
 	if m := e.Mounts(); m != nil {
 		t.Errorf("Mounts without the CLI = %v", m)
 	}
-	_, err := e.Start(t.Context(), &isolatedSandbox{}, enginetest.Spec(hangar.Agent{}, "hi", 0))
+	_, err := e.Start(t.Context(), &enginetest.IsolatedSandbox{}, enginetest.Spec(hangar.Agent{}, "hi", 0))
 	var ee *engine.Error
 	if !errors.As(err, &ee) || !strings.Contains(ee.Message, "hangar engines install codex") {
 		t.Errorf("Start without the CLI = %v", err)
@@ -151,14 +135,14 @@ func TestFindMountsAndSandboxPath(t *testing.T) {
 	if diff := cmp.Diff(want, e.Mounts()); diff != "" {
 		t.Errorf("Mounts (-want +got):\n%s", diff)
 	}
-	sb := &isolatedSandbox{}
+	sb := &enginetest.IsolatedSandbox{}
 	e.Start(t.Context(), sb, enginetest.Spec(hangar.Agent{}, "hi", 0))
-	if len(sb.args) == 0 || sb.args[0] != codex.MountTarget+"/bin/codex" {
-		t.Errorf("argv in an isolated sandbox = %q", sb.args)
+	if len(sb.Args) == 0 || sb.Args[0] != codex.MountTarget+"/bin/codex" {
+		t.Errorf("argv in an isolated sandbox = %q", sb.Args)
 	}
 	e = mustNew(t, `{"cache_dir":`+strconvQuote(cache)+`,"sandbox_binary":"/usr/local/bin/codex"}`)
 	e.Start(t.Context(), sb, enginetest.Spec(hangar.Agent{}, "hi", 0))
-	if len(sb.args) == 0 || sb.args[0] != "/usr/local/bin/codex" {
-		t.Errorf("argv with sandbox_binary = %q", sb.args)
+	if len(sb.Args) == 0 || sb.Args[0] != "/usr/local/bin/codex" {
+		t.Errorf("argv with sandbox_binary = %q", sb.Args)
 	}
 }

@@ -14,19 +14,16 @@
 package codex
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hangar-dev/hangar"
@@ -279,190 +276,33 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	if spec.Session != nil {
 		sid = spec.Session.ID
 	}
-	r := &run{
-		proc:   proc,
-		cancel: cancel,
-		logger: e.logger.With("session_id", sid),
-		grace:  grace,
-		events: make(chan engine.Event),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+	logger := e.logger.With("session_id", sid)
+	t := &Translator{Unknown: engine.LogSkipped(logger, "codex")}
+	return engine.StartCLI(ctx, proc, cancel, lines{t}, engine.CLIOptions{
+		Name:   "codex",
+		Grace:  grace,
+		Logger: logger,
+		Done:   func(int) bool { return t.Done() },
+		OnExit: func(code int, stderr string) error {
+			msg := fmt.Sprintf("codex exited with code %d before finishing the turn", code)
+			if s := t.LastError(); s != "" {
+				msg += ": " + s
+			} else if s := strings.TrimSpace(stderr); s != "" {
+				msg += ": " + s
+			}
+			return &engine.Error{Type: "unknown_error", Message: msg}
+		},
+	}), nil
+}
+
+// lines adapts a Translator to engine.LineTranslator.
+type lines struct{ *Translator }
+
+func (l lines) Err() error {
+	if err := l.Translator.Err(); err != nil {
+		return err
 	}
-	go r.main(ctx)
-	return r, nil
-}
-
-// run is one turn of the CLI.
-type run struct {
-	proc   provider.Process
-	cancel context.CancelFunc
-	logger *slog.Logger
-	grace  time.Duration
-
-	events chan engine.Event
-	stop   chan struct{} // closed by Interrupt
-	once   sync.Once
-	done   chan struct{}
-	err    error
-}
-
-func (r *run) Events() <-chan engine.Event { return r.events }
-
-// Send implements engine.Run: codex runs never await the client (no custom tools or
-// confirmations), so every answer is refused.
-func (r *run) Send(ctx context.Context, in engine.Input) error {
-	return hangar.Errorf(hangar.KindInvalidRequest, "codex: %s for %s, which awaits no such answer", in.Type, in.ToolUseID)
-}
-
-// Interrupt implements engine.Run: it sends the CLI SIGINT, on which `codex exec` exits at
-// once, and kills it if it is still running after the grace period.
-func (r *run) Interrupt(ctx context.Context) error {
-	r.once.Do(func() {
-		close(r.stop)
-		go r.escalate()
-	})
 	return nil
 }
 
-// escalate signals, then kills, the interrupted CLI.
-func (r *run) escalate() {
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	if err := r.proc.Signal(false); err != nil {
-		r.logger.Debug("codex: interrupt signal", "err", err)
-	}
-	t := time.NewTimer(r.grace)
-	defer t.Stop()
-	select {
-	case <-r.done:
-		return
-	case <-t.C:
-	}
-	r.logger.Debug("codex: interrupted CLI still running, killing it")
-	if err := r.proc.Signal(true); err != nil {
-		r.cancel()
-		return
-	}
-	t.Reset(r.grace)
-	select {
-	case <-r.done:
-	case <-t.C:
-		r.cancel()
-	}
-}
-
-func (r *run) Wait() error {
-	<-r.done
-	return r.err
-}
-
-func (r *run) interrupted() bool {
-	select {
-	case <-r.stop:
-		return true
-	default:
-		return false
-	}
-}
-
-// emit sends ev; it reports false when the run's context is done.
-func (r *run) emit(ctx context.Context, ev engine.Event) bool {
-	select {
-	case r.events <- ev:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (r *run) main(ctx context.Context) {
-	defer close(r.done)
-	defer r.cancel()
-	defer close(r.events)
-
-	stderr := &tail{max: 4 << 10}
-	stderrDone := make(chan struct{})
-	go func() {
-		defer close(stderrDone)
-		io.Copy(stderr, r.proc.Stderr())
-	}()
-
-	t := &Translator{
-		Unknown: func(typ string, line []byte) {
-			r.logger.Debug("codex: skipped output line", "type", typ, "line", truncate(line, 512))
-		},
-	}
-	live := true
-	rd := bufio.NewReaderSize(r.proc.Stdout(), 64<<10)
-	for {
-		line, err := rd.ReadBytes('\n')
-		if len(line) > 0 && live {
-			for _, ev := range t.Line(line) {
-				if live = r.emit(ctx, ev); !live {
-					break
-				}
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	code, werr := r.proc.Wait()
-	<-stderrDone
-	if live {
-		for _, ev := range t.Finish(!t.Done() && !r.interrupted()) {
-			if !r.emit(ctx, ev) {
-				break
-			}
-		}
-	}
-	switch {
-	case r.interrupted():
-		r.err = nil
-	case ctx.Err() != nil:
-		r.err = ctx.Err()
-	case t.Err() != nil:
-		r.err = t.Err()
-	case werr != nil:
-		r.err = fmt.Errorf("codex: wait: %w", werr)
-	case !t.Done():
-		msg := fmt.Sprintf("codex exited with code %d before finishing the turn", code)
-		if s := t.LastError(); s != "" {
-			msg += ": " + s
-		} else if s := strings.TrimSpace(stderr.String()); s != "" {
-			msg += ": " + s
-		}
-		r.err = &engine.Error{Type: "unknown_error", Message: msg}
-	}
-}
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
-}
-
-var (
-	_ engine.Engine = (*Engine)(nil)
-	_ engine.Run    = (*run)(nil)
-)
+var _ engine.Engine = (*Engine)(nil)

@@ -4,15 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,167 +19,17 @@ import (
 	"github.com/hangar-dev/hangar/internal/provider"
 )
 
-var (
-	installOnce sync.Once
-	installed   string
-	installErr  error
-)
+// droidBinary returns the pinned CLI, skipping the test when it cannot be installed.
+func droidBinary(t *testing.T) string { return enginetest.InstallCLI(t, factory.NPM()) }
 
-// droidBinary returns the pinned CLI, installing it into the cache directory
-// (HANGAR_CACHE_DIR, default the user cache dir + /hangar) when npm is available, and
-// skipping the test otherwise.
-func droidBinary(t *testing.T) string {
-	t.Helper()
-	installOnce.Do(func() {
-		dir := os.Getenv("HANGAR_CACHE_DIR")
-		if dir == "" {
-			d, err := os.UserCacheDir()
-			if err != nil {
-				installErr = err
-				return
-			}
-			dir = filepath.Join(d, "hangar")
-		}
-		if bin, err := factory.Find(dir); err == nil {
-			installed = bin
-			return
-		}
-		if _, err := exec.LookPath("npm"); err != nil {
-			installErr = errors.New("droid is not installed and npm is not on PATH")
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		installed, installErr = factory.NPM().Install(ctx, dir, io.Discard)
-	})
-	if installErr != nil {
-		t.Skipf("skipping real-CLI test: %v", installErr)
-	}
-	return installed
+func newHostSandbox(t *testing.T) *enginetest.HostSandbox {
+	return enginetest.NewHostSandbox(t, enginetest.HostOptions{})
 }
 
-// hostSandbox runs processes on the host: a test-only provider.Sandbox that maps the
-// sandbox paths of a spec (/workspace, /home/agent) to host directories, as a real
-// sandbox's bind mounts would.
-type hostSandbox struct {
-	paths map[string]string // sandbox path prefix → host path
-}
-
-func newHostSandbox(t *testing.T) *hostSandbox {
-	t.Helper()
-	root := t.TempDir()
-	sb := &hostSandbox{paths: map[string]string{"/workspace": filepath.Join(root, "workspace"), "/home/agent": filepath.Join(root, "home")}}
-	for _, p := range sb.paths {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return sb
-}
-
-func (s *hostSandbox) host(p string) string {
-	for from, to := range s.paths {
-		if p == from || strings.HasPrefix(p, from+"/") {
-			return to + strings.TrimPrefix(p, from)
-		}
-	}
-	return p
-}
-
-func (s *hostSandbox) Handle() provider.Handle { return nil }
-
-func (s *hostSandbox) Exec(ctx context.Context, spec provider.ExecSpec) (provider.Process, error) {
-	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
-	for _, kv := range spec.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		env = append(env, k+"="+s.host(v))
-	}
-	cmd := exec.CommandContext(ctx, spec.Args[0], spec.Args[1:]...)
-	cmd.Env = env
-	cmd.Dir = s.host(spec.Dir)
-	if spec.Dir == "" {
-		cmd.Dir = s.paths["/workspace"]
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	outR, outW := io.Pipe()
-	errR, errW := io.Pipe()
-	cmd.Stdout, cmd.Stderr = outW, errW
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &hostProcess{cmd: cmd, stdin: stdin, stdout: outR, stderr: errR, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		outW.Close()
-		errW.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (s *hostSandbox) PutFile(ctx context.Context, p string, data []byte, mode uint32) error {
-	h := s.host(p)
-	if err := os.MkdirAll(filepath.Dir(h), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(h, data, os.FileMode(mode))
-}
-
-func (s *hostSandbox) GetFile(ctx context.Context, p string) ([]byte, error) {
-	return os.ReadFile(s.host(p))
-}
-
-func (s *hostSandbox) Stop(ctx context.Context) error    { return nil }
-func (s *hostSandbox) Destroy(ctx context.Context) error { return nil }
-
-type hostProcess struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stdout io.Reader
-	stderr io.Reader
-	done   chan struct{}
-	err    error
-}
-
-func (p *hostProcess) Stdin() io.WriteCloser { return p.stdin }
-func (p *hostProcess) Stdout() io.Reader     { return p.stdout }
-func (p *hostProcess) Stderr() io.Reader     { return p.stderr }
-
-func (p *hostProcess) Signal(kill bool) error {
-	sig := syscall.SIGINT
-	if kill {
-		sig = syscall.SIGKILL
-	}
-	return syscall.Kill(-p.cmd.Process.Pid, sig)
-}
-
-func (p *hostProcess) Wait() (int, error) {
-	<-p.done
-	var ee *exec.ExitError
-	if p.err != nil && !errors.As(p.err, &ee) {
-		return -1, p.err
-	}
-	return p.cmd.ProcessState.ExitCode(), nil
-}
-
-var _ provider.Sandbox = (*hostSandbox)(nil)
-
-// script is the fake model's script for droid: fakemodel.Default, except that
-// "TOOL:bash <command>" calls droid's shell tool Execute with the four fields it requires,
-// and requests whose system prompt mentions "hangar-slow" stall until hold is closed.
-func script(hold <-chan struct{}) func(fakemodel.Request) fakemodel.Response {
-	return func(r fakemodel.Request) fakemodel.Response {
-		if strings.Contains(string(r.System), "hangar-slow") {
-			resp := fakemodel.Text("never")
-			resp.Hold = hold
-			return resp
-		}
+// newFake starts a fake model with the default script, except that a tool marker in the
+// user text calls droid's Execute tool.
+func newFake(t *testing.T) (*fakemodel.Server, string) {
+	return enginetest.FakeModel(t, func(r fakemodel.Request) fakemodel.Response {
 		if _, ok := r.LastToolResult(); !ok && r.HasTool("Execute") {
 			text := r.LastUserText()
 			if i := strings.Index(text, fakemodel.ToolMarker); i >= 0 {
@@ -197,23 +41,7 @@ func script(hold <-chan struct{}) func(fakemodel.Request) fakemodel.Response {
 			}
 		}
 		return fakemodel.Default(r)
-	}
-}
-
-// newFake starts a fake model running script.
-func newFake(t *testing.T) (*fakemodel.Server, string) {
-	t.Helper()
-	hold := make(chan struct{})
-	fake := &fakemodel.Server{
-		Script:     script(hold),
-		Unexpected: func(r fakemodel.Request) { t.Errorf("fake model: unexpected %s %s", r.Method, r.Path) },
-	}
-	srv := httptest.NewServer(fake)
-	t.Cleanup(func() {
-		close(hold)
-		srv.Close()
 	})
-	return fake, srv.URL
 }
 
 func newEngine(t *testing.T, cfg string) *factory.Engine {
@@ -331,35 +159,6 @@ func (e *urlEngine) Start(ctx context.Context, sb provider.Sandbox, s engine.Spe
 	return e.Engine.Start(ctx, sb, s)
 }
 
-// runTurn runs one turn and returns its events, failing on a run error.
-func runTurn(t *testing.T, e engine.Engine, sb provider.Sandbox, s engine.Spec) []engine.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	start := time.Now()
-	run, err := e.Start(ctx, sb, s)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	evs := enginetest.Drain(t, run)
-	if err := run.Wait(); err != nil {
-		t.Fatalf("Wait = %v; events %v", err, enginetest.Types(evs))
-	}
-	t.Logf("turn %d: %d events in %v", s.Turn, len(evs), time.Since(start).Round(time.Millisecond))
-	enginetest.CheckEvents(t, evs)
-	return evs
-}
-
-func only(evs []engine.Event, types ...string) []string {
-	var out []string
-	for _, e := range evs {
-		if slices.Contains(types, e.Type) {
-			out = append(out, e.Type)
-		}
-	}
-	return out
-}
-
 func TestRealCLIToolRoundAndResume(t *testing.T) {
 	bin := droidBinary(t)
 	t.Parallel()
@@ -370,9 +169,9 @@ func TestRealCLIToolRoundAndResume(t *testing.T) {
 	agent := hangar.Agent{Type: "agent", ID: "agent_1", Version: 1, Name: "coder", Model: hangar.Model{ID: "claude-sonnet-4-6"}, System: &system}
 
 	s := spec(agent, "TOOL:bash echo hello > out.txt", 0, url)
-	evs := runTurn(t, e, sb, s)
+	evs := enginetest.RunTurn(t, e, sb, s)
 	want := []string{hangar.EventAgentToolUse, hangar.EventAgentToolResult, hangar.EventAgentMessage}
-	if diff := cmp.Diff(want, only(evs, want...)); diff != "" {
+	if diff := cmp.Diff(want, enginetest.Only(evs, want...)); diff != "" {
 		t.Fatalf("turn 1 events (-want +got):\n%s\nall: %v", diff, enginetest.Types(evs))
 	}
 	var use, result, msg, end engine.Event
@@ -430,8 +229,8 @@ func TestRealCLIToolRoundAndResume(t *testing.T) {
 
 	s2 := spec(agent, "second turn", 1, url)
 	s2.Resume = resume
-	evs2 := runTurn(t, e, sb, s2)
-	if diff := cmp.Diff([]string{hangar.EventAgentMessage}, only(evs2, hangar.EventAgentMessage)); diff != "" {
+	evs2 := enginetest.RunTurn(t, e, sb, s2)
+	if diff := cmp.Diff([]string{hangar.EventAgentMessage}, enginetest.Only(evs2, hangar.EventAgentMessage)); diff != "" {
 		t.Errorf("turn 2 events (-want +got):\n%s", diff)
 	}
 	for _, ev := range evs2 {

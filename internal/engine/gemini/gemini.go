@@ -15,7 +15,6 @@
 package gemini
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -27,10 +26,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/hangar-dev/hangar"
 	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/provider"
 )
@@ -303,17 +300,31 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	if e.cfg.InterruptGraceMS == 0 {
 		grace = 3 * time.Second
 	}
-	r := &run{
-		proc:   proc,
-		cancel: cancel,
-		logger: e.logger.With("session_id", sessionID(spec)),
-		grace:  grace,
-		events: make(chan engine.Event),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+	logger := e.logger.With("session_id", sessionID(spec))
+	t := &Translator{Unknown: engine.LogSkipped(logger, "gemini")}
+	return engine.StartCLI(ctx, proc, cancel, lines{t}, engine.CLIOptions{
+		Name:   "gemini",
+		Grace:  grace,
+		Logger: logger,
+		Done:   func(int) bool { return t.Result() != nil },
+		OnExit: func(code int, stderr string) error {
+			msg := fmt.Sprintf("gemini exited with code %d before finishing the turn", code)
+			if s := lastLines(stderr, 5); s != "" {
+				msg += ": " + s
+			}
+			return &engine.Error{Type: "unknown_error", Message: msg}
+		},
+	}), nil
+}
+
+// lines adapts a Translator to engine.LineTranslator.
+type lines struct{ *Translator }
+
+func (l lines) Err() error {
+	if err := l.Translator.Err(); err != nil {
+		return err
 	}
-	go r.main(ctx)
-	return r, nil
+	return nil
 }
 
 // putFile writes a file of the sandbox, through a shell when the sandbox cannot write
@@ -354,151 +365,6 @@ func sessionID(spec engine.Spec) string {
 	return spec.Session.ID
 }
 
-// run is one turn of the CLI.
-type run struct {
-	proc   provider.Process
-	cancel context.CancelFunc
-	logger *slog.Logger
-	grace  time.Duration
-
-	events chan engine.Event
-	stop   chan struct{} // closed by Interrupt
-	once   sync.Once
-	done   chan struct{}
-	err    error
-}
-
-func (r *run) Events() <-chan engine.Event { return r.events }
-
-// Send implements engine.Run. The CLI runs every tool without asking (--yolo) and has no
-// custom tools, so no event awaits an answer.
-func (r *run) Send(ctx context.Context, in engine.Input) error {
-	return hangar.Errorf(hangar.KindInvalidRequest, "gemini: %s for %s, which awaits no such answer", in.Type, in.ToolUseID)
-}
-
-// Interrupt implements engine.Run: it sends the CLI SIGINT, then kills it if it is still
-// running after the grace period. The CLI has no control protocol in headless mode.
-func (r *run) Interrupt(ctx context.Context) error {
-	r.once.Do(func() {
-		close(r.stop)
-		go r.escalate()
-	})
-	return nil
-}
-
-// escalate signals, then kills, the interrupted CLI.
-func (r *run) escalate() {
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	if err := r.proc.Signal(false); err != nil {
-		r.logger.Debug("gemini: signal", "err", err)
-	}
-	t := time.NewTimer(r.grace)
-	defer t.Stop()
-	select {
-	case <-r.done:
-		return
-	case <-t.C:
-	}
-	r.logger.Debug("gemini: interrupted CLI still running, killing it")
-	if err := r.proc.Signal(true); err != nil {
-		r.cancel()
-	}
-	t.Reset(r.grace)
-	select {
-	case <-r.done:
-	case <-t.C:
-		r.cancel()
-	}
-}
-
-func (r *run) Wait() error {
-	<-r.done
-	return r.err
-}
-
-func (r *run) interrupted() bool {
-	select {
-	case <-r.stop:
-		return true
-	default:
-		return false
-	}
-}
-
-// emit sends ev; it reports false when the run's context is done.
-func (r *run) emit(ctx context.Context, ev engine.Event) bool {
-	select {
-	case r.events <- ev:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (r *run) main(ctx context.Context) {
-	defer close(r.done)
-	defer r.cancel()
-	defer close(r.events)
-
-	stderr := &tail{max: 4 << 10}
-	stderrDone := make(chan struct{})
-	go func() {
-		defer close(stderrDone)
-		io.Copy(stderr, r.proc.Stderr())
-	}()
-
-	t := &Translator{
-		Unknown: func(typ string, line []byte) {
-			r.logger.Debug("gemini: skipped output line", "type", typ, "line", truncate(line, 512))
-		},
-	}
-	live := true
-	rd := bufio.NewReaderSize(r.proc.Stdout(), 64<<10)
-	for {
-		line, err := rd.ReadBytes('\n')
-		if len(line) > 0 && live {
-			for _, ev := range t.Line(line) {
-				if live = r.emit(ctx, ev); !live {
-					break
-				}
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	code, werr := r.proc.Wait()
-	<-stderrDone
-	failed := t.Result() == nil && !r.interrupted() && ctx.Err() == nil
-	if live {
-		for _, ev := range t.Finish(failed) {
-			if !r.emit(ctx, ev) {
-				break
-			}
-		}
-	}
-	switch {
-	case r.interrupted():
-		r.err = nil
-	case ctx.Err() != nil:
-		r.err = ctx.Err()
-	case t.Err() != nil:
-		r.err = t.Err()
-	case werr != nil:
-		r.err = fmt.Errorf("gemini: wait: %w", werr)
-	case t.Result() == nil:
-		msg := fmt.Sprintf("gemini exited with code %d before finishing the turn", code)
-		if s := lastLines(stderr.String(), 5); s != "" {
-			msg += ": " + s
-		}
-		r.err = &engine.Error{Type: "unknown_error", Message: msg}
-	}
-}
-
 // lastLines returns the last n non-empty lines of s, joined by newlines.
 func lastLines(s string, n int) string {
 	var out []string
@@ -513,30 +379,4 @@ func lastLines(s string, n int) string {
 	return strings.Join(out, "\n")
 }
 
-// tail keeps the last max bytes written to it.
-type tail struct {
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
-}
-
-var (
-	_ engine.Engine = (*Engine)(nil)
-	_ engine.Run    = (*run)(nil)
-)
+var _ engine.Engine = (*Engine)(nil)

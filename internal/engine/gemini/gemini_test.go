@@ -5,15 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,177 +21,24 @@ import (
 	"github.com/hangar-dev/hangar/internal/provider"
 )
 
-var (
-	installOnce  sync.Once
-	installEntry string
-	installErr   error
-)
-
-// geminiEntry installs the pinned CLI into the test cache (HANGAR_CACHE_DIR, else the
-// user cache dir's hangar directory) once and returns its entry point, skipping the test
-// when node or npm is missing or the install fails (offline).
+// geminiEntry returns the pinned CLI's entry point, skipping the test when node is
+// missing or the CLI cannot be installed.
 func geminiEntry(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("skipping real-CLI test: gemini needs node (Node.js 20 or later) in PATH")
 	}
-	dir := os.Getenv("HANGAR_CACHE_DIR")
-	if dir == "" {
-		d, err := os.UserCacheDir()
-		if err != nil {
-			t.Skipf("skipping real-CLI test: no cache dir: %v", err)
-		}
-		dir = filepath.Join(d, "hangar")
-	}
-	installOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		installEntry, installErr = gemini.NPM().Install(ctx, dir, io.Discard)
-	})
-	if installErr != nil {
-		t.Skipf("skipping real-CLI test: %v", installErr)
-	}
-	return installEntry
+	return enginetest.InstallCLI(t, gemini.NPM())
 }
 
-// hostSandbox runs processes on the host: a test-only provider.Sandbox that maps the
-// sandbox paths of a spec (/workspace, /home/agent) to host directories, as a real
-// sandbox's bind mounts would.
-type hostSandbox struct {
-	paths map[string]string // sandbox path prefix → host path
+// newHostSandbox returns a host sandbox that also maps the sandbox paths in arguments.
+func newHostSandbox(t *testing.T) *enginetest.HostSandbox {
+	return enginetest.NewHostSandbox(t, enginetest.HostOptions{Arg: (*enginetest.HostSandbox).Host})
 }
 
-func newHostSandbox(t *testing.T) *hostSandbox {
-	t.Helper()
-	root := t.TempDir()
-	sb := &hostSandbox{paths: map[string]string{"/workspace": filepath.Join(root, "workspace"), "/home/agent": filepath.Join(root, "home")}}
-	for _, p := range sb.paths {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return sb
-}
-
-func (s *hostSandbox) host(p string) string {
-	for from, to := range s.paths {
-		if p == from || strings.HasPrefix(p, from+"/") {
-			return to + strings.TrimPrefix(p, from)
-		}
-	}
-	return p
-}
-
-func (s *hostSandbox) Handle() provider.Handle { return nil }
-
-func (s *hostSandbox) Exec(ctx context.Context, spec provider.ExecSpec) (provider.Process, error) {
-	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
-	for _, kv := range spec.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		env = append(env, k+"="+s.host(v))
-	}
-	args := make([]string, len(spec.Args))
-	for i, a := range spec.Args {
-		args[i] = s.host(a)
-	}
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = env
-	cmd.Dir = s.host(spec.Dir)
-	if spec.Dir == "" {
-		cmd.Dir = s.paths["/workspace"]
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	outR, outW := io.Pipe()
-	errR, errW := io.Pipe()
-	cmd.Stdout, cmd.Stderr = outW, errW
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &hostProcess{cmd: cmd, stdin: stdin, stdout: outR, stderr: errR, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		outW.Close()
-		errW.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (s *hostSandbox) PutFile(ctx context.Context, p string, data []byte, mode uint32) error {
-	h := s.host(p)
-	if err := os.MkdirAll(filepath.Dir(h), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(h, data, os.FileMode(mode))
-}
-
-func (s *hostSandbox) GetFile(ctx context.Context, p string) ([]byte, error) {
-	return os.ReadFile(s.host(p))
-}
-
-func (s *hostSandbox) Stop(ctx context.Context) error    { return nil }
-func (s *hostSandbox) Destroy(ctx context.Context) error { return nil }
-
-type hostProcess struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stdout io.Reader
-	stderr io.Reader
-	done   chan struct{}
-	err    error
-}
-
-func (p *hostProcess) Stdin() io.WriteCloser { return p.stdin }
-func (p *hostProcess) Stdout() io.Reader     { return p.stdout }
-func (p *hostProcess) Stderr() io.Reader     { return p.stderr }
-
-func (p *hostProcess) Signal(kill bool) error {
-	sig := syscall.SIGINT
-	if kill {
-		sig = syscall.SIGKILL
-	}
-	return syscall.Kill(-p.cmd.Process.Pid, sig)
-}
-
-func (p *hostProcess) Wait() (int, error) {
-	<-p.done
-	var ee *exec.ExitError
-	if p.err != nil && !errors.As(p.err, &ee) {
-		return -1, p.err
-	}
-	return p.cmd.ProcessState.ExitCode(), nil
-}
-
-var _ provider.Sandbox = (*hostSandbox)(nil)
-
-// newFake starts a fake model: the Gemini default script, except that requests whose
-// system instruction mentions "hangar-slow" stall until the test ends.
+// newFake starts a fake model with the Gemini default script.
 func newFake(t *testing.T) (*fakemodel.Server, string) {
-	t.Helper()
-	hold := make(chan struct{})
-	fake := &fakemodel.Server{
-		Script: func(r fakemodel.Request) fakemodel.Response {
-			if strings.Contains(string(r.System), "hangar-slow") {
-				resp := fakemodel.Text("never")
-				resp.Hold = hold
-				return resp
-			}
-			return fakemodel.GeminiDefault(r)
-		},
-		Unexpected: func(r fakemodel.Request) { t.Errorf("fake model: unexpected %s %s", r.Method, r.Path) },
-	}
-	srv := httptest.NewServer(fake)
-	t.Cleanup(func() {
-		close(hold)
-		srv.Close()
-	})
-	return fake, srv.URL
+	return enginetest.FakeModel(t, fakemodel.GeminiDefault)
 }
 
 func newEngine(t *testing.T, entry string) *gemini.Engine {
@@ -247,35 +89,6 @@ func (e specEngine) Start(ctx context.Context, sb provider.Sandbox, s engine.Spe
 	return e.Engine.Start(ctx, sb, s)
 }
 
-// runTurn runs one turn and returns its events, failing on a run error.
-func runTurn(t *testing.T, e engine.Engine, sb provider.Sandbox, s engine.Spec) []engine.Event {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	start := time.Now()
-	run, err := e.Start(ctx, sb, s)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	evs := enginetest.Drain(t, run)
-	if err := run.Wait(); err != nil {
-		t.Fatalf("Wait = %v; events %v", err, enginetest.Types(evs))
-	}
-	t.Logf("turn %d: %d events in %v", s.Turn, len(evs), time.Since(start).Round(time.Millisecond))
-	enginetest.CheckEvents(t, evs)
-	return evs
-}
-
-func only(evs []engine.Event, types ...string) []string {
-	var out []string
-	for _, e := range evs {
-		if slices.Contains(types, e.Type) {
-			out = append(out, e.Type)
-		}
-	}
-	return out
-}
-
 func TestRealCLIToolRoundAndResume(t *testing.T) {
 	entry := geminiEntry(t)
 	t.Parallel()
@@ -288,9 +101,9 @@ func TestRealCLIToolRoundAndResume(t *testing.T) {
 		System: &system, Tools: json.RawMessage(`[{"type":"agent_toolset_20260401"}]`),
 	}
 
-	evs := runTurn(t, e, sb, spec(agent, "TOOL:bash echo hello > out.txt", 0, url))
+	evs := enginetest.RunTurn(t, e, sb, spec(agent, "TOOL:bash echo hello > out.txt", 0, url))
 	want := []string{hangar.EventAgentToolUse, hangar.EventAgentToolResult, hangar.EventAgentMessage}
-	if diff := cmp.Diff(want, only(evs, want...)); diff != "" {
+	if diff := cmp.Diff(want, enginetest.Only(evs, want...)); diff != "" {
 		t.Fatalf("turn 1 events (-want +got):\n%s\nall: %v", diff, enginetest.Types(evs))
 	}
 	var use, result, msg engine.Event
@@ -351,8 +164,8 @@ func TestRealCLIToolRoundAndResume(t *testing.T) {
 	n := len(reqs)
 	s2 := spec(agent, "what did you write?", 1, url)
 	s2.Resume = resume
-	evs2 := runTurn(t, e, sb, s2)
-	if diff := cmp.Diff([]string{hangar.EventAgentMessage}, only(evs2, hangar.EventAgentMessage, hangar.EventAgentToolUse)); diff != "" {
+	evs2 := enginetest.RunTurn(t, e, sb, s2)
+	if diff := cmp.Diff([]string{hangar.EventAgentMessage}, enginetest.Only(evs2, hangar.EventAgentMessage, hangar.EventAgentToolUse)); diff != "" {
 		t.Errorf("turn 2 events (-want +got):\n%s", diff)
 	}
 	for _, ev := range evs2 {
@@ -412,7 +225,7 @@ func TestRealCLIInterrupt(t *testing.T) {
 		t.Errorf("the CLI took %v to stop after SIGINT; the kill fallback did it", time.Since(start))
 	}
 	enginetest.CheckEvents(t, evs)
-	if got := only(evs, hangar.EventAgentMessage); len(got) != 0 {
+	if got := enginetest.Only(evs, hangar.EventAgentMessage); len(got) != 0 {
 		t.Errorf("interrupted turn emitted %v", got)
 	}
 }
@@ -497,7 +310,7 @@ func TestNewRejectsUnknownConfig(t *testing.T) {
 // TestPutFileFallback checks that Start writes the CLI's settings through a shell when
 // the sandbox cannot write files.
 func TestPutFileFallback(t *testing.T) {
-	sb := &noFiles{newHostSandbox(t)}
+	sb := enginetest.NewHostSandbox(t, enginetest.HostOptions{Arg: (*enginetest.HostSandbox).Host, NoPutFile: true})
 	e := newEngine(t, "/bin/true")
 	run, err := e.Start(t.Context(), sb, enginetest.Spec(hangar.Agent{}, "x", 0))
 	if err != nil {
@@ -510,7 +323,3 @@ func TestPutFileFallback(t *testing.T) {
 		t.Errorf("settings.json = %q, %v", got, err)
 	}
 }
-
-type noFiles struct{ *hostSandbox }
-
-func (noFiles) PutFile(context.Context, string, []byte, uint32) error { return errors.ErrUnsupported }

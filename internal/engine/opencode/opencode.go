@@ -9,7 +9,6 @@
 package opencode
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,10 +20,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/hangar-dev/hangar"
 	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/provider"
 )
@@ -353,15 +350,6 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	if e.cfg.InterruptGraceMS == 0 {
 		grace = 3 * time.Second
 	}
-	r := &run{
-		proc:   proc,
-		cancel: cancel,
-		logger: e.logger.With("session_id", sessionID(spec)),
-		grace:  grace,
-		events: make(chan engine.Event),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
-	}
 	// The prompt is the CLI's whole stdin; EOF tells it there is no more.
 	_, werr := io.WriteString(proc.Stdin(), prompt(spec))
 	if cerr := proc.Stdin().Close(); werr == nil {
@@ -373,8 +361,37 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		proc.Wait()
 		return nil, fmt.Errorf("opencode: write prompt: %w", werr)
 	}
-	go r.main(ctx)
-	return r, nil
+	logger := e.logger.With("session_id", sessionID(spec))
+	t := &Translator{Unknown: engine.LogSkipped(logger, "opencode")}
+	return engine.StartCLI(ctx, proc, cancel, lines{t}, engine.CLIOptions{
+		Name:   "opencode",
+		Grace:  grace,
+		Logger: logger,
+		// opencode run has no final line: a turn is finished when the CLI exits 0.
+		Done: func(code int) bool { return code == 0 },
+		OnExit: func(code int, stderr string) error {
+			msg := fmt.Sprintf("opencode exited with code %d", code)
+			if s := strings.TrimSpace(stderr); s != "" {
+				msg += ": " + s
+			}
+			return &engine.Error{Type: "unknown_error", Message: msg}
+		},
+	}), nil
+}
+
+// lines adapts a Translator to engine.LineTranslator: a turn that reported an error ends
+// as failed.
+type lines struct{ *Translator }
+
+func (l lines) Finish(failed bool) []engine.Event {
+	return l.Translator.Finish(failed || l.Translator.Err() != nil)
+}
+
+func (l lines) Err() error {
+	if err := l.Translator.Err(); err != nil {
+		return err
+	}
+	return nil
 }
 
 func sessionID(spec engine.Spec) string {
@@ -384,169 +401,4 @@ func sessionID(spec engine.Spec) string {
 	return spec.Session.ID
 }
 
-// run is one turn of the CLI.
-type run struct {
-	proc   provider.Process
-	cancel context.CancelFunc
-	logger *slog.Logger
-	grace  time.Duration
-
-	events chan engine.Event
-	stop   chan struct{} // closed by Interrupt
-	once   sync.Once
-	done   chan struct{}
-	err    error
-}
-
-func (r *run) Events() <-chan engine.Event { return r.events }
-
-// Send implements engine.Run: no opencode event awaits an answer.
-func (r *run) Send(ctx context.Context, in engine.Input) error {
-	return hangar.Errorf(hangar.KindInvalidRequest, "opencode: %s for %s, which awaits no such answer", in.Type, in.ToolUseID)
-}
-
-// Interrupt implements engine.Run: opencode has no control protocol in run mode, so it
-// signals the CLI (SIGINT, on which it exits at once), then kills it if it is still
-// running after the grace period.
-func (r *run) Interrupt(ctx context.Context) error {
-	r.once.Do(func() {
-		close(r.stop)
-		if err := r.proc.Signal(false); err != nil {
-			r.logger.Debug("opencode: signal", "err", err)
-		}
-		go r.escalate()
-	})
-	return nil
-}
-
-// escalate kills a CLI that does not stop after an interrupt.
-func (r *run) escalate() {
-	t := time.NewTimer(r.grace)
-	defer t.Stop()
-	select {
-	case <-r.done:
-		return
-	case <-t.C:
-	}
-	r.logger.Debug("opencode: interrupted CLI still running, killing")
-	if err := r.proc.Signal(true); err != nil {
-		r.cancel()
-		return
-	}
-	t.Reset(r.grace)
-	select {
-	case <-r.done:
-	case <-t.C:
-		r.cancel()
-	}
-}
-
-func (r *run) Wait() error {
-	<-r.done
-	return r.err
-}
-
-func (r *run) interrupted() bool {
-	select {
-	case <-r.stop:
-		return true
-	default:
-		return false
-	}
-}
-
-// emit sends ev; it reports false when the run's context is done.
-func (r *run) emit(ctx context.Context, ev engine.Event) bool {
-	select {
-	case r.events <- ev:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (r *run) main(ctx context.Context) {
-	defer close(r.done)
-	defer r.cancel()
-	defer close(r.events)
-
-	stderr := &tail{max: 4 << 10}
-	stderrDone := make(chan struct{})
-	go func() {
-		defer close(stderrDone)
-		io.Copy(stderr, r.proc.Stderr())
-	}()
-
-	t := &Translator{Unknown: func(typ string, line []byte) {
-		r.logger.Debug("opencode: skipped output line", "type", typ, "line", truncate(line, 512))
-	}}
-	live := true
-	rd := bufio.NewReaderSize(r.proc.Stdout(), 64<<10)
-	for {
-		line, err := rd.ReadBytes('\n')
-		if len(line) > 0 && live {
-			for _, ev := range t.Line(line) {
-				if live = r.emit(ctx, ev); !live {
-					break
-				}
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	code, werr := r.proc.Wait()
-	<-stderrDone
-	failed := code != 0 && !r.interrupted() && ctx.Err() == nil
-	if live {
-		for _, ev := range t.Finish(failed || t.Err() != nil) {
-			if !r.emit(ctx, ev) {
-				break
-			}
-		}
-	}
-	switch {
-	case r.interrupted():
-		r.err = nil
-	case ctx.Err() != nil:
-		r.err = ctx.Err()
-	case t.Err() != nil:
-		r.err = t.Err()
-	case werr != nil:
-		r.err = fmt.Errorf("opencode: wait: %w", werr)
-	case code != 0:
-		msg := fmt.Sprintf("opencode exited with code %d", code)
-		if s := strings.TrimSpace(stderr.String()); s != "" {
-			msg += ": " + s
-		}
-		r.err = &engine.Error{Type: "unknown_error", Message: msg}
-	}
-}
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "..."
-	}
-	return string(b)
-}
-
-var (
-	_ engine.Engine = (*Engine)(nil)
-	_ engine.Run    = (*run)(nil)
-)
+var _ engine.Engine = (*Engine)(nil)
