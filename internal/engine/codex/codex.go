@@ -14,17 +14,13 @@
 package codex
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hangar-dev/hangar"
 	"github.com/hangar-dev/hangar/internal/engine"
@@ -74,12 +70,8 @@ type Engine struct {
 // installed: Start reports ErrNotInstalled as a session error.
 func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 	var c Config
-	if t := bytes.TrimSpace(cfg); len(t) > 0 && string(t) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(t))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return nil, fmt.Errorf("codex engine config: %w", err)
-		}
+	if err := engine.DecodeConfig("codex", cfg, &c); err != nil {
+		return nil, err
 	}
 	switch c.SystemPrompt {
 	case "", "append", "replace":
@@ -101,59 +93,17 @@ func (e *Engine) Capabilities() engine.Capabilities {
 	return engine.Capabilities{Interrupt: true, Resume: true}
 }
 
-// binary returns the host path of the CLI.
-func (e *Engine) binary() (string, error) {
-	if e.cfg.Binary != "" {
-		return e.cfg.Binary, nil
-	}
-	return Find(e.cfg.CacheDir)
+// cli returns the CLI's binary as configured.
+func (e *Engine) cli() engine.CLIBinary {
+	return engine.CLIBinary{Package: npmPackage, Binary: e.cfg.Binary, CacheDir: e.cfg.CacheDir,
+		SandboxBinary: e.cfg.SandboxBinary, MountTarget: MountTarget, BinDir: "bin"}
 }
 
 // Mounts returns the bind mounts that make the CLI available inside isolated sandboxes:
 // the host directory above the binary's bin/ (which also holds the CLI's helpers, such as
 // codex-path/rg), read-only at MountTarget. It returns nil when the CLI is not installed
 // (Start then fails the turn with ErrNotInstalled).
-func (e *Engine) Mounts() []provider.Mount {
-	bin, err := e.binary()
-	if err != nil {
-		return nil
-	}
-	if real, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = real
-	}
-	return []provider.Mount{{Source: filepath.Dir(filepath.Dir(bin)), Target: MountTarget, ReadOnly: true}}
-}
-
-// sandboxBinary returns the path of the CLI as seen by processes of sb.
-func (e *Engine) sandboxBinary(sb provider.Sandbox) (string, error) {
-	bin, err := e.binary()
-	if err != nil {
-		return "", err
-	}
-	if !isolated(sb) {
-		return bin, nil
-	}
-	if e.cfg.SandboxBinary != "" {
-		return e.cfg.SandboxBinary, nil
-	}
-	if real, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = real
-	}
-	return path.Join(MountTarget, "bin", filepath.Base(bin)), nil
-}
-
-// isolated reports whether sb's processes see their own filesystem (so the CLI is at its
-// mount target). Sandboxes tell through an optional Capabilities or Isolated method;
-// others are host processes.
-func isolated(sb provider.Sandbox) bool {
-	switch s := sb.(type) {
-	case interface{ Capabilities() provider.Capabilities }:
-		return s.Capabilities().Isolated
-	case interface{ Isolated() bool }:
-		return s.Isolated()
-	}
-	return false
-}
+func (e *Engine) Mounts() []provider.Mount { return e.cli().Mounts() }
 
 // Args returns the CLI's argv (without the program) for a turn of spec: `exec` with the
 // options, then `resume <thread id>` when spec.Resume is set, then the prompt (the user
@@ -252,7 +202,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	if sb == nil {
 		return nil, errors.New("codex: no sandbox")
 	}
-	bin, err := e.sandboxBinary(sb)
+	bin, err := e.cli().For(sb)
 	if err != nil {
 		return nil, &engine.Error{Type: "unknown_error", Message: err.Error(), Err: err}
 	}
@@ -268,10 +218,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	}
 	// The prompt is an argument; with stdin open the CLI would wait to append it.
 	proc.Stdin().Close()
-	grace := time.Duration(e.cfg.InterruptGraceMS) * time.Millisecond
-	if e.cfg.InterruptGraceMS == 0 {
-		grace = 3 * time.Second
-	}
+	grace := engine.Grace(e.cfg.InterruptGraceMS)
 	sid := ""
 	if spec.Session != nil {
 		sid = spec.Session.ID

@@ -8,16 +8,13 @@
 package factory
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"path"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/provider"
@@ -63,12 +60,8 @@ type Engine struct {
 // installed: Start reports ErrNotInstalled as a session error.
 func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 	var c Config
-	if t := bytes.TrimSpace(cfg); len(t) > 0 && string(t) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(t))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return nil, fmt.Errorf("factory engine config: %w", err)
-		}
+	if err := engine.DecodeConfig("factory", cfg, &c); err != nil {
+		return nil, err
 	}
 	switch c.Auto {
 	case "":
@@ -95,57 +88,16 @@ func (e *Engine) Capabilities() engine.Capabilities {
 	return engine.Capabilities{Interrupt: true, Resume: true}
 }
 
-// binary returns the host path of the CLI.
-func (e *Engine) binary() (string, error) {
-	if e.cfg.Binary != "" {
-		return e.cfg.Binary, nil
-	}
-	return Find(e.cfg.CacheDir)
+// cli returns the CLI's binary as configured.
+func (e *Engine) cli() engine.CLIBinary {
+	return engine.CLIBinary{Package: npmPackage, Binary: e.cfg.Binary, CacheDir: e.cfg.CacheDir,
+		SandboxBinary: e.cfg.SandboxBinary, MountTarget: MountTarget}
 }
 
 // Mounts returns the bind mounts that make the CLI available inside isolated sandboxes:
 // the host directory of the binary, read-only at MountTarget. It returns nil when the CLI
 // is not installed (Start then fails the turn with ErrNotInstalled).
-func (e *Engine) Mounts() []provider.Mount {
-	bin, err := e.binary()
-	if err != nil {
-		return nil
-	}
-	if real, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = real
-	}
-	return []provider.Mount{{Source: filepath.Dir(bin), Target: MountTarget, ReadOnly: true}}
-}
-
-// sandboxBinary returns the path of the CLI as seen by processes of sb.
-func (e *Engine) sandboxBinary(sb provider.Sandbox) (string, error) {
-	bin, err := e.binary()
-	if err != nil {
-		return "", err
-	}
-	if !isolated(sb) {
-		return bin, nil
-	}
-	if e.cfg.SandboxBinary != "" {
-		return e.cfg.SandboxBinary, nil
-	}
-	if real, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = real
-	}
-	return path.Join(MountTarget, filepath.Base(bin)), nil
-}
-
-// isolated reports whether sb's processes see their own filesystem (so the CLI is at its
-// mount target).
-func isolated(sb provider.Sandbox) bool {
-	switch s := sb.(type) {
-	case interface{ Capabilities() provider.Capabilities }:
-		return s.Capabilities().Isolated
-	case interface{ Isolated() bool }:
-		return s.Isolated()
-	}
-	return false
-}
+func (e *Engine) Mounts() []provider.Mount { return e.cli().Mounts() }
 
 func model(spec engine.Spec) string {
 	if spec.Session != nil && spec.Session.Agent.Model.ID != "" {
@@ -225,7 +177,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	if strings.TrimSpace(prompt(spec)) == "" {
 		return nil, &engine.Error{Type: "unknown_error", Message: "factory: droid takes text messages only; the message has no text"}
 	}
-	bin, err := e.sandboxBinary(sb)
+	bin, err := e.cli().For(sb)
 	if err != nil {
 		return nil, &engine.Error{Type: "unknown_error", Message: err.Error(), Err: err}
 	}
@@ -244,10 +196,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	}
 	// The prompt is in argv; an open stdin would be read as more prompt.
 	proc.Stdin().Close()
-	grace := time.Duration(e.cfg.InterruptGraceMS) * time.Millisecond
-	if e.cfg.InterruptGraceMS == 0 {
-		grace = 3 * time.Second
-	}
+	grace := engine.Grace(e.cfg.InterruptGraceMS)
 	sid := ""
 	if spec.Session != nil {
 		sid = spec.Session.ID

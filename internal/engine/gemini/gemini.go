@@ -26,7 +26,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/provider"
@@ -71,12 +70,8 @@ type Engine struct {
 // installed: Start reports ErrNotInstalled as a session error.
 func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 	var c Config
-	if t := bytes.TrimSpace(cfg); len(t) > 0 && string(t) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(t))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return nil, fmt.Errorf("gemini engine config: %w", err)
-		}
+	if err := engine.DecodeConfig("gemini", cfg, &c); err != nil {
+		return nil, err
 	}
 	if c.InterruptGraceMS < 0 {
 		return nil, errors.New("gemini engine config: interrupt_grace_ms must not be negative")
@@ -95,10 +90,7 @@ func (e *Engine) Capabilities() engine.Capabilities {
 
 // entry returns the host path of the CLI's entry point.
 func (e *Engine) entry() (string, error) {
-	if e.cfg.Entry != "" {
-		return e.cfg.Entry, nil
-	}
-	return Find(e.cfg.CacheDir)
+	return engine.CLIBinary{Package: npmPackage, Binary: e.cfg.Entry, CacheDir: e.cfg.CacheDir}.HostPath()
 }
 
 // node returns the host path of the node binary, symlinks resolved.
@@ -162,7 +154,7 @@ func (e *Engine) command(sb provider.Sandbox) (node, entry string, err error) {
 	if real, err := filepath.EvalSymlinks(host); err == nil {
 		host = real
 	}
-	if !isolated(sb) {
+	if !engine.Isolated(sb) {
 		node, err = e.node()
 		return node, host, err
 	}
@@ -178,19 +170,6 @@ func (e *Engine) command(sb provider.Sandbox) (node, entry string, err error) {
 		entry = path.Join(MountTarget, filepath.ToSlash(rel))
 	}
 	return node, entry, nil
-}
-
-// isolated reports whether sb's processes see their own filesystem (so the CLI is at its
-// mount target). Sandboxes tell through an optional Capabilities or Isolated method;
-// others are host processes.
-func isolated(sb provider.Sandbox) bool {
-	switch s := sb.(type) {
-	case interface{ Capabilities() provider.Capabilities }:
-		return s.Capabilities().Isolated
-	case interface{ Isolated() bool }:
-		return s.Isolated()
-	}
-	return false
 }
 
 // Model returns the model of a turn of spec: the agent's, else DefaultModel. The CLI's
@@ -296,10 +275,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		return nil, fmt.Errorf("gemini: exec: %w", err)
 	}
 	proc.Stdin().Close()
-	grace := time.Duration(e.cfg.InterruptGraceMS) * time.Millisecond
-	if e.cfg.InterruptGraceMS == 0 {
-		grace = 3 * time.Second
-	}
+	grace := engine.Grace(e.cfg.InterruptGraceMS)
 	logger := e.logger.With("session_id", sessionID(spec))
 	t := &Translator{Unknown: engine.LogSkipped(logger, "gemini")}
 	return engine.StartCLI(ctx, proc, cancel, lines{t}, engine.CLIOptions{

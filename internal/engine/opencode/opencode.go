@@ -9,7 +9,6 @@
 package opencode
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,10 +16,8 @@ import (
 	"io"
 	"log/slog"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/provider"
@@ -60,12 +57,8 @@ type Engine struct {
 // installed: Start reports ErrNotInstalled as a session error.
 func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 	var c Config
-	if t := bytes.TrimSpace(cfg); len(t) > 0 && string(t) != "null" {
-		dec := json.NewDecoder(bytes.NewReader(t))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
-			return nil, fmt.Errorf("opencode engine config: %w", err)
-		}
+	if err := engine.DecodeConfig("opencode", cfg, &c); err != nil {
+		return nil, err
 	}
 	if c.InterruptGraceMS < 0 {
 		return nil, errors.New("opencode engine config: interrupt_grace_ms must not be negative")
@@ -83,58 +76,16 @@ func (e *Engine) Capabilities() engine.Capabilities {
 	return engine.Capabilities{Interrupt: true, Resume: true}
 }
 
-// binary returns the host path of the CLI.
-func (e *Engine) binary() (string, error) {
-	if e.cfg.Binary != "" {
-		return e.cfg.Binary, nil
-	}
-	return Find(e.cfg.CacheDir)
+// cli returns the CLI's binary as configured.
+func (e *Engine) cli() engine.CLIBinary {
+	return engine.CLIBinary{Package: npmPackage, Binary: e.cfg.Binary, CacheDir: e.cfg.CacheDir,
+		SandboxBinary: e.cfg.SandboxBinary, MountTarget: MountTarget}
 }
 
 // Mounts returns the bind mounts that make the CLI available inside isolated sandboxes:
 // the host directory of the binary, read-only at MountTarget. It returns nil when the CLI
 // is not installed (Start then fails the turn with ErrNotInstalled).
-func (e *Engine) Mounts() []provider.Mount {
-	bin, err := e.binary()
-	if err != nil {
-		return nil
-	}
-	if real, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = real
-	}
-	return []provider.Mount{{Source: filepath.Dir(bin), Target: MountTarget, ReadOnly: true}}
-}
-
-// sandboxBinary returns the path of the CLI as seen by processes of sb.
-func (e *Engine) sandboxBinary(sb provider.Sandbox) (string, error) {
-	bin, err := e.binary()
-	if err != nil {
-		return "", err
-	}
-	if !isolated(sb) {
-		return bin, nil
-	}
-	if e.cfg.SandboxBinary != "" {
-		return e.cfg.SandboxBinary, nil
-	}
-	if real, err := filepath.EvalSymlinks(bin); err == nil {
-		bin = real
-	}
-	return path.Join(MountTarget, filepath.Base(bin)), nil
-}
-
-// isolated reports whether sb's processes see their own filesystem (so the CLI is at its
-// mount target). Sandboxes tell through an optional Capabilities or Isolated method;
-// others are host processes.
-func isolated(sb provider.Sandbox) bool {
-	switch s := sb.(type) {
-	case interface{ Capabilities() provider.Capabilities }:
-		return s.Capabilities().Isolated
-	case interface{ Isolated() bool }:
-		return s.Isolated()
-	}
-	return false
-}
+func (e *Engine) Mounts() []provider.Mount { return e.cli().Mounts() }
 
 // home returns the CLI's HOME in the sandbox.
 func home(spec engine.Spec) string {
@@ -324,7 +275,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	if sb == nil {
 		return nil, errors.New("opencode: no sandbox")
 	}
-	bin, err := e.sandboxBinary(sb)
+	bin, err := e.cli().For(sb)
 	if err != nil {
 		return nil, &engine.Error{Type: "unknown_error", Message: err.Error(), Err: err}
 	}
@@ -346,10 +297,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		cancel()
 		return nil, fmt.Errorf("opencode: exec: %w", err)
 	}
-	grace := time.Duration(e.cfg.InterruptGraceMS) * time.Millisecond
-	if e.cfg.InterruptGraceMS == 0 {
-		grace = 3 * time.Second
-	}
+	grace := engine.Grace(e.cfg.InterruptGraceMS)
 	// The prompt is the CLI's whole stdin; EOF tells it there is no more.
 	_, werr := io.WriteString(proc.Stdin(), prompt(spec))
 	if cerr := proc.Stdin().Close(); werr == nil {
