@@ -229,7 +229,7 @@ agent.mcp_tool_result ref=t2 {"content":[{"text":"found","type":"text"}],"is_err
 			for _, l := range tt.lines {
 				for _, ev := range tr.Line([]byte(l)) {
 					evs = append(evs, ev)
-					line := render([]engine.Event{ev})
+					line := enginetest.Render([]engine.Event{ev})
 					if ev.RequiresAction {
 						if _, ok := tr.CustomCall(ev.ID); !ok {
 							t.Errorf("no tools/call behind %s", ev.ID)

@@ -3,7 +3,6 @@ package claudecode
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -21,45 +20,12 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 // translateFile runs a Translator over a recorded stream-json transcript.
 func translateFile(t *testing.T, name string) (evs []engine.Event, unknown []string, tr *Translator) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tr = &Translator{Unknown: func(typ string, _ []byte) { unknown = append(unknown, typ) }}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		evs = append(evs, tr.Line(sc.Bytes())...)
+	for _, line := range enginetest.TranscriptLines(t, name) {
+		evs = append(evs, tr.Line(line)...)
 	}
 	evs = append(evs, tr.Finish(false)...)
 	return evs, unknown, tr
-}
-
-// render prints events one per line, for golden files.
-func render(evs []engine.Event) string {
-	var sb strings.Builder
-	for _, ev := range evs {
-		fmt.Fprintf(&sb, "%s", ev.Type)
-		if ev.ID != "" {
-			fmt.Fprintf(&sb, " id=%s", ev.ID)
-		}
-		if ev.Ref != "" {
-			fmt.Fprintf(&sb, " ref=%s", ev.Ref)
-		}
-		if ev.Resume != "" {
-			fmt.Fprintf(&sb, " resume=%s", ev.Resume)
-		}
-		if ev.Body != nil {
-			b, _ := json.Marshal(ev.Body)
-			fmt.Fprintf(&sb, " %s", b)
-		}
-		if ev.Usage != nil {
-			b, _ := json.Marshal(ev.Usage)
-			fmt.Fprintf(&sb, " usage=%s", b)
-		}
-		sb.WriteByte('\n')
-	}
-	return sb.String()
 }
 
 func TestTranslateTranscripts(t *testing.T) {
@@ -125,7 +91,7 @@ func TestTranslateTranscripts(t *testing.T) {
 				t.Errorf("skipped line types (-want +got):\n%s", diff)
 			}
 			golden := filepath.Join("testdata", strings.TrimSuffix(tt.file, ".jsonl")+".golden")
-			got := render(evs)
+			got := enginetest.Render(evs)
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
@@ -214,7 +180,7 @@ agent.message {"content":[{"text":"late","type":"text"}]}
 			}
 			evs = append(evs, tr.Finish(false)...)
 			enginetest.CheckEvents(t, evs)
-			if diff := cmp.Diff(tt.want, render(evs)); diff != "" {
+			if diff := cmp.Diff(tt.want, enginetest.Render(evs)); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}
 		})
@@ -363,7 +329,7 @@ func TestTranslatePermissionTranscripts(t *testing.T) {
 				t.Errorf("Response = %s, want %s", got, want)
 			}
 			golden := filepath.Join("testdata", strings.TrimSuffix(tt.file, ".jsonl")+".golden")
-			got := render(evs)
+			got := enginetest.Render(evs)
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 					t.Fatal(err)
@@ -456,7 +422,7 @@ agent.tool_result ref=t1 {"content":[{"text":"a.txt","type":"text"}],"is_error":
 			for _, l := range tt.lines {
 				for _, ev := range tr.Line([]byte(l)) {
 					evs = append(evs, ev)
-					line := render([]engine.Event{ev})
+					line := enginetest.Render([]engine.Event{ev})
 					if ev.RequiresAction {
 						if _, ok := tr.Permission(ev.ID); !ok {
 							t.Errorf("no permission request behind %s", ev.ID)

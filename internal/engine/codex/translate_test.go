@@ -1,14 +1,11 @@
 package codex
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -24,45 +21,12 @@ var transcripts = []string{"tool_round", "resume", "failed_command", "reasoning"
 // translateFile runs a Translator over a recorded transcript.
 func translateFile(t *testing.T, name string, interrupted bool) (evs []engine.Event, unknown []string, tr *Translator) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tr = &Translator{Unknown: func(typ string, _ []byte) { unknown = append(unknown, typ) }}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		evs = append(evs, tr.Line(sc.Bytes())...)
+	for _, line := range enginetest.TranscriptLines(t, name) {
+		evs = append(evs, tr.Line(line)...)
 	}
 	evs = append(evs, tr.Finish(!tr.Done() && !interrupted)...)
 	return evs, unknown, tr
-}
-
-// render prints events one per line, for golden files.
-func render(evs []engine.Event) string {
-	var sb strings.Builder
-	for _, ev := range evs {
-		fmt.Fprintf(&sb, "%s", ev.Type)
-		if ev.ID != "" {
-			fmt.Fprintf(&sb, " id=%s", ev.ID)
-		}
-		if ev.Ref != "" {
-			fmt.Fprintf(&sb, " ref=%s", ev.Ref)
-		}
-		if ev.Resume != "" {
-			fmt.Fprintf(&sb, " resume=%s", ev.Resume)
-		}
-		if ev.Body != nil {
-			b, _ := json.Marshal(ev.Body)
-			fmt.Fprintf(&sb, " %s", b)
-		}
-		if ev.Usage != nil {
-			b, _ := json.Marshal(ev.Usage)
-			fmt.Fprintf(&sb, " usage=%s", b)
-		}
-		sb.WriteByte('\n')
-	}
-	return sb.String()
 }
 
 func TestTranslateTranscripts(t *testing.T) {
@@ -72,7 +36,7 @@ func TestTranslateTranscripts(t *testing.T) {
 			t.Parallel()
 			evs, unknown, tr := translateFile(t, name+".jsonl", name == "interrupt")
 			enginetest.CheckEvents(t, evs)
-			got := render(evs)
+			got := enginetest.Render(evs)
 			if e := tr.Err(); e != nil {
 				got += "err " + e.Type + ": " + e.Message + "\n"
 			}
@@ -151,7 +115,7 @@ agent.tool_result ref=item_6 {"content":[{"text":"hi\n","type":"text"}],"is_erro
 			}
 			evs = append(evs, tr.Finish(false)...)
 			enginetest.CheckEvents(t, evs)
-			if diff := cmp.Diff(tt.want, render(evs)); diff != "" {
+			if diff := cmp.Diff(tt.want, enginetest.Render(evs)); diff != "" {
 				t.Errorf("events (-want +got):\n%s", diff)
 			}
 		})

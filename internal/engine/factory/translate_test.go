@@ -1,11 +1,8 @@
 package factory
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,45 +18,12 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 // translateFile runs a Translator over a recorded stream-json transcript.
 func translateFile(t *testing.T, name string, interrupted bool) (evs []engine.Event, unknown []string, tr *Translator) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tr = &Translator{Unknown: func(typ string, _ []byte) { unknown = append(unknown, typ) }}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		evs = append(evs, tr.Line(sc.Bytes())...)
+	for _, line := range enginetest.TranscriptLines(t, name) {
+		evs = append(evs, tr.Line(line)...)
 	}
 	evs = append(evs, tr.Finish(tr.Completion() == nil && !interrupted)...)
 	return evs, unknown, tr
-}
-
-// render prints events one per line, for golden files.
-func render(evs []engine.Event) string {
-	var sb strings.Builder
-	for _, ev := range evs {
-		fmt.Fprintf(&sb, "%s", ev.Type)
-		if ev.ID != "" {
-			fmt.Fprintf(&sb, " id=%s", ev.ID)
-		}
-		if ev.Ref != "" {
-			fmt.Fprintf(&sb, " ref=%s", ev.Ref)
-		}
-		if ev.Resume != "" {
-			fmt.Fprintf(&sb, " resume=%s", ev.Resume)
-		}
-		if ev.Body != nil {
-			b, _ := json.Marshal(ev.Body)
-			fmt.Fprintf(&sb, " %s", b)
-		}
-		if ev.Usage != nil {
-			b, _ := json.Marshal(ev.Usage)
-			fmt.Fprintf(&sb, " usage=%s", b)
-		}
-		sb.WriteByte('\n')
-	}
-	return sb.String()
 }
 
 // The transcripts tool_round, resume (a --fork turn), interrupt (SIGINT during a held
@@ -121,7 +85,7 @@ func TestTranslateTranscripts(t *testing.T) {
 				t.Errorf("unknown lines (-want +got):\n%s", diff)
 			}
 			golden := filepath.Join("testdata", strings.TrimSuffix(tt.file, ".jsonl")+".golden")
-			got := render(evs)
+			got := enginetest.Render(evs)
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 					t.Fatal(err)

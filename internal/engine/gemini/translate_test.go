@@ -1,11 +1,8 @@
 package gemini
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,45 +18,12 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 // translateFile runs a Translator over a recorded stream-json transcript.
 func translateFile(t *testing.T, name string, failed bool) (evs []engine.Event, unknown []string, tr *Translator) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tr = &Translator{Unknown: func(typ string, _ []byte) { unknown = append(unknown, typ) }}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		evs = append(evs, tr.Line(sc.Bytes())...)
+	for _, line := range enginetest.TranscriptLines(t, name) {
+		evs = append(evs, tr.Line(line)...)
 	}
 	evs = append(evs, tr.Finish(failed)...)
 	return evs, unknown, tr
-}
-
-// render prints events one per line, for golden files.
-func render(evs []engine.Event) string {
-	var sb strings.Builder
-	for _, ev := range evs {
-		fmt.Fprintf(&sb, "%s", ev.Type)
-		if ev.ID != "" {
-			fmt.Fprintf(&sb, " id=%s", ev.ID)
-		}
-		if ev.Ref != "" {
-			fmt.Fprintf(&sb, " ref=%s", ev.Ref)
-		}
-		if ev.Resume != "" {
-			fmt.Fprintf(&sb, " resume=%s", ev.Resume)
-		}
-		if ev.Body != nil {
-			b, _ := json.Marshal(ev.Body)
-			fmt.Fprintf(&sb, " %s", b)
-		}
-		if ev.Usage != nil {
-			b, _ := json.Marshal(ev.Usage)
-			fmt.Fprintf(&sb, " usage=%s", b)
-		}
-		sb.WriteByte('\n')
-	}
-	return sb.String()
 }
 
 // The transcripts are the stdout of real runs of gemini 0.61.0 against internal/fakemodel
@@ -124,7 +88,7 @@ func TestTranslateTranscripts(t *testing.T) {
 			if tr.SessionID() == "" {
 				t.Error("no session ID")
 			}
-			golden(t, strings.TrimSuffix(tt.file, ".jsonl")+".golden", render(evs))
+			golden(t, strings.TrimSuffix(tt.file, ".jsonl")+".golden", enginetest.Render(evs))
 		})
 	}
 }
@@ -194,7 +158,7 @@ func TestTranslateEdgeCases(t *testing.T) {
 			evs = append(evs, tr.Finish(tr.Result() == nil)...)
 			enginetest.CheckEvents(t, evs)
 			if diff := cmp.Diff(tt.types, enginetest.Types(evs)); diff != "" {
-				t.Errorf("types (-want +got):\n%s\n%s", diff, render(evs))
+				t.Errorf("types (-want +got):\n%s\n%s", diff, enginetest.Render(evs))
 			}
 		})
 	}
@@ -205,7 +169,7 @@ func TestTranslateToolNames(t *testing.T) {
 	tr.Line([]byte(`{"type":"init","session_id":"s"}`))
 	evs := tr.Line([]byte(`{"type":"tool_use","tool_name":"run_shell_command","tool_id":"a","parameters":{"command":"ls","description":"list","dir_path":"."}}`))
 	evs = append(evs, tr.Line([]byte(`{"type":"tool_use","tool_name":"write_file","tool_id":"b","parameters":{"file_path":"x","content":"y"}}`))...)
-	got := render(evs)
+	got := enginetest.Render(evs)
 	want := `span.model_request_end ref=model_request_1 {"is_error":false,"model_usage":{"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"input_tokens":0,"output_tokens":0}} usage={"input_tokens":0,"output_tokens":0,"cache_read_input_tokens":0,"cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0}}
 agent.tool_use id=a {"evaluated_permission":"allow","input":{"command":"ls"},"name":"bash"}
 agent.tool_use id=b {"evaluated_permission":"allow","input":{"file_path":"x","content":"y"},"name":"write_file"}
