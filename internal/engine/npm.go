@@ -92,3 +92,27 @@ func (p NPMPackage) Install(ctx context.Context, cacheDir string, progress io.Wr
 	fmt.Fprintf(progress, "installed %s %s in %.1fs\n", p.Engine, p.Version, time.Since(start).Seconds())
 	return bin, nil
 }
+
+// IsNativeBinary reports whether path is an executable native binary (ELF or Mach-O), not
+// the Node.js shim npm leaves in place when a package's install scripts did not run.
+func IsNativeBinary(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return false
+	}
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(f, magic); err != nil {
+		return false
+	}
+	switch {
+	case bytes.Equal(magic, []byte("\x7fELF")),
+		bytes.Equal(magic, []byte{0xcf, 0xfa, 0xed, 0xfe}), bytes.Equal(magic, []byte{0xca, 0xfe, 0xba, 0xbe}):
+		return true
+	}
+	return false
+}

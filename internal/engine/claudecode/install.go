@@ -1,10 +1,8 @@
 package claudecode
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 
@@ -48,7 +46,7 @@ func locate(dir string) (string, error) {
 		candidates = append(candidates, filepath.Join(mods, "claude-code-"+p, "claude"))
 	}
 	for _, c := range candidates {
-		if isNative(c) {
+		if engine.IsNativeBinary(c) {
 			return c, nil
 		}
 	}
@@ -63,28 +61,4 @@ func platforms() []string {
 	}
 	p := runtime.GOOS + "-" + arch
 	return []string{p, p + "-musl"}
-}
-
-// isNative reports whether path is an executable native binary (ELF or Mach-O), not the
-// placeholder npm leaves when install scripts did not run.
-func isNative(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-		return false
-	}
-	magic := make([]byte, 4)
-	if _, err := io.ReadFull(f, magic); err != nil {
-		return false
-	}
-	switch {
-	case bytes.Equal(magic, []byte("\x7fELF")),
-		bytes.Equal(magic, []byte{0xcf, 0xfa, 0xed, 0xfe}), bytes.Equal(magic, []byte{0xca, 0xfe, 0xba, 0xbe}):
-		return true
-	}
-	return false
 }

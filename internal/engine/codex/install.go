@@ -1,10 +1,8 @@
 package codex
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 
@@ -41,7 +39,7 @@ func locate(dir string) (string, error) {
 	mods := filepath.Join(dir, "node_modules", "@openai")
 	for _, p := range platforms() {
 		for _, base := range []string{filepath.Join(mods, "codex-"+p.pkg), filepath.Join(mods, "codex")} {
-			if c := filepath.Join(base, "vendor", p.triple, "bin", "codex"); isNative(c) {
+			if c := filepath.Join(base, "vendor", p.triple, "bin", "codex"); engine.IsNativeBinary(c) {
 				return c, nil
 			}
 		}
@@ -65,29 +63,6 @@ func platforms() []platform {
 		return []platform{{"darwin-" + arch, cpu + "-apple-darwin"}}
 	}
 	return nil
-}
-
-// isNative reports whether path is an executable native binary (ELF or Mach-O).
-func isNative(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-		return false
-	}
-	magic := make([]byte, 4)
-	if _, err := io.ReadFull(f, magic); err != nil {
-		return false
-	}
-	switch {
-	case bytes.Equal(magic, []byte("\x7fELF")),
-		bytes.Equal(magic, []byte{0xcf, 0xfa, 0xed, 0xfe}), bytes.Equal(magic, []byte{0xca, 0xfe, 0xba, 0xbe}):
-		return true
-	}
-	return false
 }
 
 // Install installs the pinned CLI with npm (see engine.NPMPackage.Install).
