@@ -27,44 +27,72 @@ func mustNew(t *testing.T, cfg string) *codex.Engine {
 
 func TestArgs(t *testing.T) {
 	t.Parallel()
-	base := []string{"exec", "--json", "--skip-git-repo-check",
+	base := []string{"app-server",
 		"-c", "analytics.enabled=false", "-c", "check_for_update_on_startup=false", "--disable", "plugins",
 		"-c", "model_provider=hangar", "-c", "model_providers.hangar.name=hangar",
 		"-c", `model_providers.hangar.base_url="http://10.0.0.1:7000/model/v1"`,
 		"-c", "model_providers.hangar.env_key=HANGAR_MODEL_TOKEN", "-c", "model_providers.hangar.wire_api=responses"}
-	spec := func(system, text, resume string) engine.Spec {
-		a := hangar.Agent{}
+	ask := json.RawMessage(`[{"type":"agent_toolset_20260401","configs":[{"name":"write","permission_policy":{"type":"always_ask"}}]}]`)
+	askRead := json.RawMessage(`[{"type":"agent_toolset_20260401","configs":[{"name":"read","permission_policy":{"type":"always_ask"}}]}]`)
+	spec := func(system, resume string, tools json.RawMessage) engine.Spec {
+		a := hangar.Agent{Tools: tools}
 		a.Model.ID = "gpt-5.4"
 		if system != "" {
 			a.System = &system
 		}
-		s := enginetest.Spec(a, text, 0)
+		s := enginetest.Spec(a, "hello", 0)
 		s.Resume = resume
 		s.Egress = engine.Egress{ModelBaseURL: "http://10.0.0.1:7000/model/", Token: "tok"}
 		return s
 	}
 	tests := []struct {
-		name string
-		cfg  string
-		spec engine.Spec
-		want []string
+		name   string
+		cfg    string
+		spec   engine.Spec
+		args   []string
+		thread map[string]any
 	}{
-		{"first turn", `{}`, spec("", "hello", ""),
-			append(base, "-m", "gpt-5.4", "--dangerously-bypass-approvals-and-sandbox", "--", "hello")},
-		{"resume with system prompt", `{"max_retries":2}`, spec("Be \"brief\".\nOK", "-x", "thr_1"),
-			append(base, "-c", "model_providers.hangar.request_max_retries=2", "-c", "model_providers.hangar.stream_max_retries=2",
-				"-m", "gpt-5.4", "-c", `developer_instructions="Be \"brief\".\nOK"`,
-				"--dangerously-bypass-approvals-and-sandbox", "resume", "--", "thr_1", "-x")},
-		{"replace system prompt, empty message", `{"system_prompt":"replace"}`, spec("S", "", ""),
-			append(base, "-m", "gpt-5.4", "-c", `instructions="S"`, "--dangerously-bypass-approvals-and-sandbox", "--", " ")},
+		{"first turn", `{}`, spec("", "", nil), base,
+			map[string]any{"sandbox": "danger-full-access", "approvalPolicy": "never", "model": "gpt-5.4"}},
+		{"resume with system prompt and retries", `{"max_retries":2}`, spec("Be \"brief\".\nOK", "thr_1", nil),
+			append(base, "-c", "model_providers.hangar.request_max_retries=2", "-c", "model_providers.hangar.stream_max_retries=2"),
+			map[string]any{"sandbox": "danger-full-access", "approvalPolicy": "never", "model": "gpt-5.4",
+				"developerInstructions": "Be \"brief\".\nOK", "threadId": "thr_1", "excludeTurns": true}},
+		{"replace system prompt, a tool asks", `{"system_prompt":"replace"}`, spec("S", "", ask), base,
+			map[string]any{"sandbox": "danger-full-access", "approvalPolicy": "untrusted", "model": "gpt-5.4", "baseInstructions": "S"}},
+		{"a tool the server never asks about asks", `{}`, spec("", "", askRead), base,
+			map[string]any{"sandbox": "danger-full-access", "approvalPolicy": "never", "model": "gpt-5.4"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := mustNew(t, tt.cfg).Args(tt.spec)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
+			e := mustNew(t, tt.cfg)
+			if diff := cmp.Diff(tt.args, e.Args(tt.spec)); diff != "" {
 				t.Errorf("Args (-want +got):\n%s", diff)
 			}
+			if diff := cmp.Diff(tt.thread, e.ThreadParams(tt.spec)); diff != "" {
+				t.Errorf("ThreadParams (-want +got):\n%s", diff)
+			}
 		})
+	}
+}
+
+func TestInput(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, content string
+		want          []map[string]any
+	}{
+		{"text", `[{"type":"text","text":"a"},{"type":"text","text":"b"}]`, []map[string]any{
+			{"type": "text", "text": "a", "text_elements": []any{}}, {"type": "text", "text": "b", "text_elements": []any{}}}},
+		{"images", `[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}},{"type":"image","source":{"type":"url","url":"https://x/y.png"}},{"type":"document"}]`,
+			[]map[string]any{{"type": "image", "url": "data:image/png;base64,AAAA"}, {"type": "image", "url": "https://x/y.png"}}},
+		{"empty", `[]`, []map[string]any{{"type": "text", "text": "", "text_elements": []any{}}}},
+		{"not content", `nope`, []map[string]any{{"type": "text", "text": "", "text_elements": []any{}}}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, codex.Input(json.RawMessage(tt.content))); diff != "" {
+			t.Errorf("%s: Input (-want +got):\n%s", tt.name, diff)
+		}
 	}
 }
 
@@ -92,7 +120,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Errorf("New(nil) = %v", err)
 	}
 	caps := mustNew(t, `{}`).Capabilities()
-	if want := (engine.Capabilities{Interrupt: true, Resume: true}); caps != want {
+	if want := (engine.Capabilities{ToolConfirmation: true, Interrupt: true, Resume: true}); caps != want {
 		t.Errorf("Capabilities = %+v, want %+v", caps, want)
 	}
 }

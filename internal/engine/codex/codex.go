@@ -1,16 +1,21 @@
-// Package codex is the "codex" engine: it runs OpenAI's Codex CLI (`codex exec --json`)
-// inside the session's sandbox and translates its JSONL output into CMA events. Later
-// turns resume the CLI's own thread (`codex exec resume <thread id>`), which lives in the
-// session's persisted HOME ($HOME/.codex).
+// Package codex is the "codex" engine: it runs OpenAI's Codex CLI in the session's
+// sandbox through its control protocol, `codex app-server` (JSON-RPC 2.0 over stdio, one
+// message per line), and translates its notifications into CMA events. Each turn starts
+// the server, opens the thread (thread/start, or thread/resume of the thread ID reported
+// by the previous turn, whose rollout lives in the session's persisted HOME, $HOME/.codex),
+// runs one turn (turn/start) and closes stdin once turn/completed arrives, which makes the
+// server exit.
+//
+// Interrupt sends turn/interrupt, which stops the turn at once and keeps the thread
+// consistent; signals remain a fallback. Tools whose permission policy is always_ask make
+// the thread's approval policy "untrusted": the server then asks before every command and
+// file change (item/commandExecution/requestApproval, item/fileChange/requestApproval),
+// and the run answers through Send once the client has decided.
 //
 // The CLI talks to the model only through the Responses API of a custom model provider
 // ("hangar", set with -c flags) whose base URL is the egress proxy; analytics, plugins and
 // the update check are off, so nothing else tries to leave the sandbox. Codex's own
-// sandbox is bypassed: the session's sandbox is the boundary.
-//
-// `codex exec` has no control protocol, so Interrupt signals the process (SIGINT, then
-// SIGKILL after a grace period). A future version could drive `codex app-server`, whose
-// turn/interrupt stops a turn cleanly and keeps the process between turns.
+// sandbox is off (sandbox "danger-full-access"): the session's sandbox is the boundary.
 package codex
 
 import (
@@ -22,7 +27,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hangar-dev/hangar"
 	"github.com/hangar-dev/hangar/internal/engine"
 	"github.com/hangar-dev/hangar/internal/provider"
 )
@@ -49,14 +53,14 @@ type Config struct {
 	// MountTarget/bin/codex).
 	SandboxBinary string `json:"sandbox_binary,omitempty"`
 	// SystemPrompt is how the agent's system prompt reaches the CLI: "append" (default,
-	// -c developer_instructions, keeping Codex's own prompt) or "replace" (-c
-	// instructions, replacing it).
+	// the thread's developerInstructions, keeping Codex's own prompt) or "replace" (its
+	// baseInstructions, replacing it).
 	SystemPrompt string `json:"system_prompt,omitempty"`
 	// MaxRetries sets the provider's request_max_retries and stream_max_retries, the CLI's
 	// retries of failed model requests (0: the CLI's defaults).
 	MaxRetries int `json:"max_retries,omitempty"`
-	// InterruptGraceMS is how long an interrupted CLI may take to exit after SIGINT before
-	// it is killed (default 3000).
+	// InterruptGraceMS is how long each step of stopping an interrupted turn may take
+	// before the next (turn/interrupt, closing stdin, SIGINT, SIGKILL; default 3000).
 	InterruptGraceMS int `json:"interrupt_grace_ms,omitempty"`
 }
 
@@ -90,7 +94,7 @@ func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 
 // Capabilities implements engine.Engine.
 func (e *Engine) Capabilities() engine.Capabilities {
-	return engine.Capabilities{Interrupt: true, Resume: true}
+	return engine.Capabilities{ToolConfirmation: true, Interrupt: true, Resume: true}
 }
 
 // cli returns the CLI's binary as configured.
@@ -105,11 +109,11 @@ func (e *Engine) cli() engine.CLIBinary {
 // (Start then fails the turn with ErrNotInstalled).
 func (e *Engine) Mounts() []provider.Mount { return e.cli().Mounts() }
 
-// Args returns the CLI's argv (without the program) for a turn of spec: `exec` with the
-// options, then `resume <thread id>` when spec.Resume is set, then the prompt (the user
-// message's text).
+// Args returns the CLI's argv (without the program): `app-server` with the options that
+// keep it offline and point it at the egress proxy. What varies per turn (model, system
+// prompt, approval policy) goes in the thread's parameters (ThreadParams).
 func (e *Engine) Args(spec engine.Spec) []string {
-	args := []string{"exec", "--json", "--skip-git-repo-check",
+	args := []string{"app-server",
 		"-c", "analytics.enabled=false", "-c", "check_for_update_on_startup=false", "--disable", "plugins",
 		"-c", "model_provider=" + ProviderName,
 		"-c", "model_providers." + ProviderName + ".name=" + ProviderName,
@@ -122,37 +126,7 @@ func (e *Engine) Args(spec engine.Spec) []string {
 			"-c", "model_providers."+ProviderName+".request_max_retries="+strconv.Itoa(n),
 			"-c", "model_providers."+ProviderName+".stream_max_retries="+strconv.Itoa(n))
 	}
-	var a hangar.Agent
-	if spec.Session != nil {
-		a = spec.Session.Agent
-	}
-	if a.Model.ID != "" {
-		args = append(args, "-m", a.Model.ID)
-	}
-	if a.System != nil && *a.System != "" {
-		key := "developer_instructions"
-		if e.cfg.SystemPrompt == "replace" {
-			key = "instructions"
-		}
-		args = append(args, "-c", key+"="+tomlString(*a.System))
-	}
-	args = append(args, "--dangerously-bypass-approvals-and-sandbox")
-	if spec.Resume != "" {
-		args = append(args, "resume", "--", spec.Resume)
-	} else {
-		args = append(args, "--")
-	}
-	return append(args, prompt(spec))
-}
-
-// prompt returns the text of the turn's user message. Codex reads a prompt that is "-" or
-// missing from stdin, which is closed, so an empty message is sent as a single space.
-func prompt(spec engine.Spec) string {
-	text := engine.Text(spec.Content)
-	if strings.TrimSpace(text) == "" || text == "-" {
-		return " " + text
-	}
-	return text
+	return args
 }
 
 // tomlString quotes s as a TOML basic string, so -c parses it as a string whatever it
@@ -197,7 +171,7 @@ func (e *Engine) Env(spec engine.Spec) []string {
 	return env
 }
 
-// Start implements engine.Engine: it runs the CLI in sb for one turn.
+// Start implements engine.Engine: it runs the CLI's app server in sb for one turn.
 func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spec) (engine.Run, error) {
 	if sb == nil {
 		return nil, errors.New("codex: no sandbox")
@@ -216,40 +190,27 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		cancel()
 		return nil, fmt.Errorf("codex: exec: %w", err)
 	}
-	// The prompt is an argument; with stdin open the CLI would wait to append it.
-	proc.Stdin().Close()
-	grace := engine.Grace(e.cfg.InterruptGraceMS)
 	sid := ""
+	var tools json.RawMessage
 	if spec.Session != nil {
-		sid = spec.Session.ID
+		sid, tools = spec.Session.ID, spec.Session.Agent.Tools
 	}
-	logger := e.logger.With("session_id", sid)
-	t := &Translator{Unknown: engine.LogSkipped(logger, "codex")}
-	return engine.StartCLI(ctx, proc, cancel, lines{t}, engine.CLIOptions{
-		Name:   "codex",
-		Grace:  grace,
-		Logger: logger,
-		Done:   func(int) bool { return t.Done() },
-		OnExit: func(code int, stderr string) error {
-			msg := fmt.Sprintf("codex exited with code %d before finishing the turn", code)
-			if s := t.LastError(); s != "" {
-				msg += ": " + s
-			} else if s := strings.TrimSpace(stderr); s != "" {
-				msg += ": " + s
-			}
-			return &engine.Error{Type: "unknown_error", Message: msg}
-		},
-	}), nil
-}
-
-// lines adapts a Translator to engine.LineTranslator.
-type lines struct{ *Translator }
-
-func (l lines) Err() error {
-	if err := l.Translator.Err(); err != nil {
-		return err
+	r := newRun(proc, cancel, runOptions{
+		logger: e.logger.With("session_id", sid),
+		grace:  engine.Grace(e.cfg.InterruptGraceMS),
+		thread: e.ThreadParams(spec),
+		resume: spec.Resume,
+		input:  Input(spec.Content),
+		ask:    asker(tools),
+	})
+	if err := r.start(); err != nil {
+		proc.Signal(true)
+		cancel()
+		proc.Wait()
+		return nil, err
 	}
-	return nil
+	go r.main(ctx)
+	return r, nil
 }
 
 var _ engine.Engine = (*Engine)(nil)
