@@ -1,0 +1,149 @@
+// Forms shared by the onboarding wizard and the resource pages. Each returns
+// {el, value()} where value() builds the API request body (and throws on bad input).
+import { h, field, words } from './dom.js';
+
+export const ENGINES = {
+  claude: { model: 'claude-sonnet-4-6', label: 'Claude Code' },
+  codex: { model: 'gpt-5-codex', label: 'Codex CLI' },
+  gemini: { model: 'gemini-2.5-pro', label: 'Gemini CLI' },
+  opencode: { model: 'anthropic/claude-sonnet-4-6', label: 'opencode' },
+  factory: { model: 'claude-sonnet-4-6', label: 'Factory droid' },
+  pi: { model: 'claude-sonnet-4-6', label: 'pi coding agent' },
+  anthropic: { model: 'claude-sonnet-4-6', label: 'hosted Claude Managed Agents' },
+  scripted: { model: 'claude-sonnet-4-6', label: 'Scripted (no model; for tests and demos)' },
+};
+
+export const MODELS = ['claude-opus-4-8', 'claude-sonnet-4-6', 'claude-haiku-4-5', 'gpt-5-codex', 'gemini-2.5-pro'];
+
+export const TOOLS = ['bash', 'read', 'write', 'edit', 'glob', 'grep', 'web_fetch', 'web_search'];
+
+export const PROVIDERS = ['local', 'memory'];
+
+const select = (id, options, value) =>
+  h('select', { id }, Object.entries(options).map(([v, label]) => h('option', { value: v, selected: v === value }, label)));
+
+function parseJSON(text, what) {
+  if (!text.trim()) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${what}: ${err.message}`);
+  }
+}
+
+// agentForm edits name, engine, model, system prompt and tools. With an existing agent
+// (edit = a new version) the tools are edited as JSON, since they may hold more than
+// the toggles show.
+export function agentForm(agent) {
+  const name = h('input', { id: 'agent-name', required: true, value: agent?.name || 'my-agent', autocomplete: 'off' });
+  // A free field with suggestions: a server may register engines this page does not know.
+  const engine = h('input', { id: 'agent-engine', list: 'engines', required: true, value: agent?.engine || 'claude', autocomplete: 'off' });
+  const engines = h('datalist', { id: 'engines' }, Object.entries(ENGINES).map(([k, v]) => h('option', { value: k }, v.label)));
+  const model = h('input', { id: 'agent-model', list: 'models', required: true, value: agent?.model?.id || ENGINES.claude.model });
+  const models = h('datalist', { id: 'models' }, MODELS.map(m => h('option', { value: m })));
+  const system = h('textarea', { id: 'agent-system', rows: 4, value: agent?.system || '', placeholder: 'You are a careful engineer…' });
+  let touchedModel = !!agent;
+  model.addEventListener('input', () => { touchedModel = true; });
+  engine.addEventListener('change', () => { if (!touchedModel) model.value = ENGINES[engine.value]?.model || model.value; });
+  const parts = [field('Name', name), field('Engine', engine, 'The agent CLI that runs the turns: ' + Object.keys(ENGINES).join(', ') + '.'), engines,
+    field('Model', model), models,
+    field('System prompt', system)];
+  let tools;
+  if (agent) {
+    const toolsJSON = h('textarea', { id: 'agent-tools', rows: 8, class: 'mono', value: JSON.stringify(agent.tools || [], null, 2) });
+    const meta = h('textarea', { id: 'agent-metadata', rows: 3, class: 'mono', value: JSON.stringify(agent.metadata || {}, null, 2) });
+    parts.push(field('Tools (JSON)', toolsJSON), field('Metadata (JSON)', meta));
+    tools = () => ({ tools: parseJSON(toolsJSON.value, 'tools') ?? [], metadata: parseJSON(meta.value, 'metadata') ?? {} });
+  } else {
+    const toolset = h('input', { type: 'checkbox', id: 'tool-toolset', checked: true });
+    const policy = select('tool-policy', { always_allow: 'always allow', always_ask: 'always ask (confirm each call in the chat)' }, 'always_allow');
+    const boxes = TOOLS.map(t => h('input', { type: 'checkbox', id: `tool-${t}`, checked: true, value: t }));
+    const customName = h('input', { id: 'custom-tool-name', placeholder: 'get_weather', autocomplete: 'off' });
+    const customDesc = h('input', { id: 'custom-tool-description', placeholder: 'Current weather for a city' });
+    parts.push(h('fieldset', { class: 'tools' }, h('legend', null, 'Tools'),
+      h('label', { class: 'check' }, toolset, ' Built-in toolset'),
+      h('div', { class: 'toggles' }, boxes.map(b => h('label', { class: 'check' }, b, ' ', b.value))),
+      field('Permission policy', policy),
+      h('details', null, h('summary', null, 'Custom tool (answered by you in the chat)'),
+        field('Name', customName), field('Description', customDesc))));
+    tools = () => {
+      const out = [];
+      if (toolset.checked) {
+        const off = boxes.filter(b => !b.checked).map(b => ({ name: b.value, enabled: false }));
+        out.push({ type: 'agent_toolset_20260401', default_config: { enabled: true, permission_policy: { type: policy.value } }, configs: off });
+      }
+      if (customName.value.trim()) {
+        out.push({ type: 'custom', name: customName.value.trim(), description: customDesc.value.trim() || customName.value.trim(),
+          input_schema: { type: 'object', properties: {} } });
+      }
+      return { tools: out };
+    };
+  }
+  return {
+    el: h('div', { class: 'form-body' }, parts),
+    value() {
+      const body = { name: name.value.trim(), engine: engine.value.trim(), model: model.value.trim(), ...tools() };
+      body.system = system.value.trim() ? system.value : null;
+      return body;
+    },
+  };
+}
+
+// environmentForm edits an environment's provider, packages and networking.
+export function environmentForm() {
+  const name = h('input', { id: 'env-name', required: true, value: 'dev', autocomplete: 'off' });
+  const provider = h('input', { id: 'env-provider', list: 'providers', value: 'local' });
+  const providers = h('datalist', { id: 'providers' }, PROVIDERS.map(p => h('option', { value: p })));
+  const pkgs = Object.fromEntries(['apt', 'pip', 'npm'].map(m => [m, h('input', { id: `env-${m}`, placeholder: m === 'pip' ? 'pandas==2.2.0 requests' : '' })]));
+  const net = select('env-networking', { unrestricted: 'unrestricted', limited: 'limited to listed hosts' }, 'unrestricted');
+  const hosts = h('input', { id: 'env-hosts', placeholder: 'api.github.com pypi.org' });
+  const hostsField = field('Allowed hosts', hosts);
+  hostsField.hidden = true;
+  net.addEventListener('change', () => { hostsField.hidden = net.value !== 'limited'; });
+  return {
+    el: h('div', { class: 'form-body' }, field('Name', name), field('Sandbox provider', provider, 'local = bubblewrap on this host'), providers,
+      h('fieldset', null, h('legend', null, 'Packages'), Object.entries(pkgs).map(([m, el]) => field(m, el))),
+      field('Networking', net), hostsField),
+    value() {
+      const networking = net.value === 'limited'
+        ? { type: 'limited', allowed_hosts: words(hosts.value), allow_package_managers: true, allow_mcp_servers: false }
+        : { type: 'unrestricted' };
+      const packages = { type: 'packages', ...Object.fromEntries(Object.entries(pkgs).map(([m, el]) => [m, words(el.value)])) };
+      const config = { type: 'cloud', networking, packages };
+      if (provider.value.trim()) config.provider = provider.value.trim();
+      return { name: name.value.trim(), config };
+    },
+  };
+}
+
+// credentialForm collects one secret. The value is write-only: the API never returns it.
+export function credentialForm() {
+  const display = h('input', { id: 'cred-name', value: 'api-token', autocomplete: 'off' });
+  const kind = select('cred-type', { environment_variable: 'environment variable', static_bearer: 'bearer token for an MCP server' }, 'environment_variable');
+  const secretName = h('input', { id: 'cred-secret-name', value: 'API_TOKEN', autocomplete: 'off' });
+  const url = h('input', { id: 'cred-url', placeholder: 'https://mcp.example.com/mcp' });
+  const value = h('input', { id: 'cred-value', type: 'password', autocomplete: 'new-password' });
+  const hosts = h('input', { id: 'cred-hosts', placeholder: 'api.example.com (empty: any host)' });
+  const envFields = h('div', null, field('Variable name', secretName), field('Hosts it may be sent to', hosts));
+  const urlField = field('MCP server URL', url);
+  urlField.hidden = true;
+  kind.addEventListener('change', () => {
+    envFields.hidden = kind.value !== 'environment_variable';
+    urlField.hidden = kind.value !== 'static_bearer';
+  });
+  return {
+    el: h('div', { class: 'form-body' }, field('Display name', display), field('Type', kind), envFields, urlField,
+      field('Secret value', value, 'Write-only: stored encrypted, never shown again.')),
+    value() {
+      if (!value.value) throw new Error('secret value: required');
+      let auth;
+      if (kind.value === 'static_bearer') auth = { type: 'static_bearer', mcp_server_url: url.value.trim(), token: value.value };
+      else {
+        auth = { type: 'environment_variable', secret_name: secretName.value.trim(), secret_value: value.value };
+        const list = words(hosts.value);
+        auth.networking = list.length ? { type: 'limited', allowed_hosts: list } : { type: 'unrestricted' };
+      }
+      return { display_name: display.value.trim(), auth };
+    },
+  };
+}
