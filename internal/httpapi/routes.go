@@ -60,5 +60,10 @@ func (s *Server) routes() http.Handler {
 
 	// Anything else under /v1 answers in the API's error envelope.
 	h("/v1/", s.notFound)
+	// Everything else is the web console, which holds no secrets (the middleware asks for
+	// the key under /v1/ only).
+	if s.cfg.Console != nil {
+		mux.Handle("/", s.cfg.Console)
+	}
 	return mux
 }

@@ -61,6 +61,9 @@ type Config struct {
 	Ready func() bool
 	// SSEPing is the keep-alive interval of event streams; 0 means 15 seconds.
 	SSEPing time.Duration
+	// Console serves every path outside /v1 and /healthz without auth: the web console
+	// (internal/console). nil leaves those paths unrouted (404).
+	Console http.Handler
 }
 
 // EngineFeatures are the agent features an engine supports. cmd/hangar fills them from each
