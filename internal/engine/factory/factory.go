@@ -1,7 +1,9 @@
-// Package factory is the "factory" engine: it runs Factory's droid CLI (`droid exec -o
-// stream-json`) inside the session's sandbox against a BYOK custom model that points at
-// the egress proxy, and translates its output into CMA events. Later turns continue the
-// CLI's own conversation, which lives in the session's persisted HOME.
+// Package factory is the "factory" engine: it runs Factory's droid CLI (`droid exec` in its
+// stream-jsonrpc mode) inside the session's sandbox against a BYOK custom model that
+// points at the egress proxy, and translates its output into CMA events. Each turn is one
+// process driven over JSON-RPC on stdin: open (or load) the session, name it, send the
+// user message; an interrupt is a droid.interrupt_session request, not a signal. Later
+// turns load the CLI's own session, which lives in the session's persisted HOME.
 //
 // The CLI is installed by `hangar engines install factory` (NPM) into the cache
 // directory; the runner bind-mounts its directory read-only into sandboxes (Mounts).
@@ -12,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path"
 	"strings"
@@ -45,8 +48,9 @@ type Config struct {
 	Auto string `json:"auto,omitempty"`
 	// MaxOutputTokens is the custom model's maxOutputTokens (default 8192).
 	MaxOutputTokens int `json:"max_output_tokens,omitempty"`
-	// InterruptGraceMS is how long an interrupted CLI may take to stop after SIGINT before
-	// it is killed (default 3000).
+	// InterruptGraceMS is how long an interrupted CLI may take to stop after the
+	// droid.interrupt_session request, and then after SIGINT, before it is killed (default
+	// 3000).
 	InterruptGraceMS int `json:"interrupt_grace_ms,omitempty"`
 }
 
@@ -54,6 +58,7 @@ type Config struct {
 type Engine struct {
 	cfg    Config
 	logger *slog.Logger
+	record io.Writer // tests: a copy of droid's stdout (export_test.go)
 }
 
 // New is the engine.Factory of the factory engine. It does not require the CLI to be
@@ -127,20 +132,54 @@ func (e *Engine) Settings(spec engine.Spec) []byte {
 	return append(b, '\n')
 }
 
-// Args returns the CLI's argv (without the program) for a turn of spec.
-//
-// Later turns fork the previous turn's session (--fork): droid's --session-id fetches the
-// session from Factory's API, which airgap mode forbids, while --fork copies the local
-// transcript into a new session, whose ID the init line reports.
+// Args returns the CLI's argv (without the program) for a turn of spec: droid exec driven
+// over JSON-RPC on stdin and stdout. In this mode the session's model and autonomy level
+// come from the initialize request (SessionRequest); droid still validates -m and --auto,
+// and honours --append-system-prompt.
 func (e *Engine) Args(spec engine.Spec) []string {
-	args := []string{"exec", "-o", "stream-json", "--auto", e.cfg.Auto, "-m", "custom:" + model(spec)}
+	args := []string{"exec", "--input-format", "stream-jsonrpc", "--output-format", "stream-jsonrpc",
+		"--auto", e.cfg.Auto, "-m", "custom:" + model(spec)}
 	if spec.Session != nil && spec.Session.Agent.System != nil && *spec.Session.Agent.System != "" {
 		args = append(args, "--append-system-prompt", *spec.Session.Agent.System)
 	}
+	return args
+}
+
+// SessionRequest returns the request that opens the turn's droid session: a new session
+// on the first turn, else the previous turn's session, loaded from the persisted HOME
+// (droid.load_session reads the local transcript; airgap mode allows it).
+func (e *Engine) SessionRequest(spec engine.Spec) []byte {
 	if spec.Resume != "" {
-		args = append(args, "--fork", spec.Resume)
+		return request(reqLoad, "droid.load_session", map[string]string{"sessionId": spec.Resume})
 	}
-	return append(args, "--", prompt(spec))
+	return e.newSessionRequest(spec)
+}
+
+// newSessionRequest returns the request that opens a new droid session.
+func (e *Engine) newSessionRequest(spec engine.Spec) []byte {
+	// cwd "." is the process's directory, spec.WorkDir as the sandbox maps it.
+	return request(reqSession, "droid.initialize_session", map[string]string{
+		"machineId": "hangar", "cwd": ".", "modelId": "custom:" + model(spec), "autonomyLevel": e.cfg.Auto,
+	})
+}
+
+// TitleRequest returns the request that names a new droid session. Without a title droid
+// asks the model for one: an extra model request per session, billed to the agent's key.
+func TitleRequest(spec engine.Spec) []byte {
+	title := "Hangar session"
+	if spec.Session != nil {
+		if spec.Session.Title != nil && strings.TrimSpace(*spec.Session.Title) != "" {
+			title = *spec.Session.Title
+		} else if spec.Session.ID != "" {
+			title = "Hangar " + spec.Session.ID
+		}
+	}
+	return request(reqTitle, "droid.rename_session", map[string]string{"title": title})
+}
+
+// MessageRequest returns the request that starts the turn with the user message's text.
+func MessageRequest(spec engine.Spec) []byte {
+	return request(reqMessage, "droid.add_user_message", map[string]string{"text": prompt(spec)})
 }
 
 // prompt returns the text of the turn's user message.
@@ -194,38 +233,29 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		cancel()
 		return nil, fmt.Errorf("factory: exec: %w", err)
 	}
-	// The prompt is in argv; an open stdin would be read as more prompt.
-	proc.Stdin().Close()
-	grace := engine.Grace(e.cfg.InterruptGraceMS)
 	sid := ""
 	if spec.Session != nil {
 		sid = spec.Session.ID
 	}
-	logger := e.logger.With("session_id", sid)
-	t := &Translator{Unknown: engine.LogSkipped(logger, "factory")}
-	return engine.StartCLI(ctx, proc, cancel, lines{t}, engine.CLIOptions{
-		Name:   "factory",
-		Grace:  grace,
-		Logger: logger,
-		Done:   func(int) bool { return t.Completion() != nil },
-		OnExit: func(code int, stderr string) error {
-			msg := fmt.Sprintf("droid exited with code %d before finishing the turn", code)
-			if s := strings.TrimSpace(stderr); s != "" {
-				msg += ": " + s
-			}
-			return &engine.Error{Type: "unknown_error", Message: msg}
-		},
-	}), nil
-}
-
-// lines adapts a Translator to engine.LineTranslator.
-type lines struct{ *Translator }
-
-func (l lines) Err() error {
-	if err := l.Translator.Err(); err != nil {
-		return err
+	r := &run{
+		proc:    proc,
+		cancel:  cancel,
+		logger:  e.logger.With("session_id", sid),
+		grace:   engine.Grace(e.cfg.InterruptGraceMS),
+		record:  e.record,
+		waitFor: reqSession,
+		steps:   []step{{reqTitle, TitleRequest(spec)}, {reqMessage, MessageRequest(spec)}},
+		reopen:  []step{{reqSession, e.newSessionRequest(spec)}, {reqTitle, TitleRequest(spec)}},
+		events:  make(chan engine.Event),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
-	return nil
+	if spec.Resume != "" {
+		r.waitFor, r.steps = reqLoad, r.steps[1:] // a loaded session has its title
+	}
+	r.writeStdin(e.SessionRequest(spec))
+	go r.main(ctx)
+	return r, nil
 }
 
 var _ engine.Engine = (*Engine)(nil)

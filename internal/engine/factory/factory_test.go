@@ -1,9 +1,13 @@
 package factory_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +23,22 @@ import (
 	"github.com/hangar-dev/hangar/internal/provider"
 )
 
+var record = flag.String("record", "", "record droid's stdout of the real-CLI tests into this directory (testdata/*.jsonl)")
+
+// recordTo makes e copy droid's stdout to <-record>/name when -record is set.
+func recordTo(t *testing.T, e *factory.Engine, name string) {
+	t.Helper()
+	if *record == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(*record, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	e.RecordTo(f)
+}
+
 // droidBinary returns the pinned CLI, skipping the test when it cannot be installed.
 func droidBinary(t *testing.T) string { return enginetest.InstallCLI(t, factory.NPM()) }
 
@@ -27,8 +47,11 @@ func newHostSandbox(t *testing.T) *enginetest.HostSandbox {
 }
 
 // newFake starts a fake model with the default script, except that a tool marker in the
-// user text calls droid's Execute tool.
-func newFake(t *testing.T) (*fakemodel.Server, string) {
+// user text calls droid's Execute tool with a low risk level.
+func newFake(t *testing.T) (*fakemodel.Server, string) { return newRiskyFake(t, "low") }
+
+// newRiskyFake is newFake with the risk level droid's Execute calls declare.
+func newRiskyFake(t *testing.T, risk string) (*fakemodel.Server, string) {
 	return enginetest.FakeModel(t, func(r fakemodel.Request) fakemodel.Response {
 		if _, ok := r.LastToolResult(); !ok && r.HasTool("Execute") {
 			text := r.LastUserText()
@@ -36,7 +59,7 @@ func newFake(t *testing.T) (*fakemodel.Server, string) {
 				cmd, _, _ := strings.Cut(text[i+len(fakemodel.ToolMarker):], "\n")
 				return fakemodel.ToolUse("Execute", map[string]string{
 					"command": strings.TrimSpace(cmd), "summary": "run the command",
-					"riskLevel": "low", "riskLevelReason": "a test command in the workspace",
+					"riskLevel": risk, "riskLevelReason": "a test command in the workspace",
 				})
 			}
 		}
@@ -89,11 +112,30 @@ func TestArgsEnvSettings(t *testing.T) {
 	system := "be brief"
 	agent := hangar.Agent{Model: hangar.Model{ID: "claude-opus-4-8"}, System: &system}
 	s := spec(agent, "hi there", 1, "http://egress:1")
-	s.Resume = "sess-1"
-	want := []string{"exec", "-o", "stream-json", "--auto", "high", "-m", "custom:claude-opus-4-8",
-		"--append-system-prompt", "be brief", "--fork", "sess-1", "--", "hi there"}
+	want := []string{"exec", "--input-format", "stream-jsonrpc", "--output-format", "stream-jsonrpc",
+		"--auto", "high", "-m", "custom:claude-opus-4-8", "--append-system-prompt", "be brief"}
 	if diff := cmp.Diff(want, e.Args(s)); diff != "" {
 		t.Errorf("Args (-want +got):\n%s", diff)
+	}
+	requests := []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"new session", e.SessionRequest(s), `{"factoryApiVersion":"1.0.0","id":"hangar_session","jsonrpc":"2.0","method":"droid.initialize_session","params":{"autonomyLevel":"high","cwd":".","machineId":"hangar","modelId":"custom:claude-opus-4-8"},"type":"request"}`},
+		{"title", factory.TitleRequest(s), `{"factoryApiVersion":"1.0.0","id":"hangar_title","jsonrpc":"2.0","method":"droid.rename_session","params":{"title":"Hangar sesn_test"},"type":"request"}`},
+		{"message", factory.MessageRequest(s), `{"factoryApiVersion":"1.0.0","id":"hangar_message","jsonrpc":"2.0","method":"droid.add_user_message","params":{"text":"hi there"},"type":"request"}`},
+	}
+	s.Resume = "sess-1"
+	requests = append(requests, struct {
+		name string
+		got  []byte
+		want string
+	}{"resumed session", e.SessionRequest(s), `{"factoryApiVersion":"1.0.0","id":"hangar_load","jsonrpc":"2.0","method":"droid.load_session","params":{"sessionId":"sess-1"},"type":"request"}`})
+	for _, r := range requests {
+		if string(r.got) != r.want+"\n" {
+			t.Errorf("%s request = %s, want %s", r.name, r.got, r.want)
+		}
 	}
 	if diff := cmp.Diff([]string{"FACTORY_AIRGAP_ENABLED=1", "HOME=/home/agent"}, e.Env(s)); diff != "" {
 		t.Errorf("Env (-want +got):\n%s", diff)
@@ -112,7 +154,7 @@ func TestArgsEnvSettings(t *testing.T) {
 	if diff := cmp.Diff(wantSettings, settings); diff != "" {
 		t.Errorf("Settings (-want +got):\n%s", diff)
 	}
-	if got := e.Args(spec(hangar.Agent{}, "x", 0, ""))[6]; got != "custom:"+factory.DefaultModel {
+	if got := e.Args(spec(hangar.Agent{}, "x", 0, ""))[8]; got != "custom:"+factory.DefaultModel {
 		t.Errorf("model of an agent without one = %s", got)
 	}
 }
@@ -169,6 +211,7 @@ func TestRealCLIToolRoundAndResume(t *testing.T) {
 	agent := hangar.Agent{Type: "agent", ID: "agent_1", Version: 1, Name: "coder", Model: hangar.Model{ID: "claude-sonnet-4-6"}, System: &system}
 
 	s := spec(agent, "TOOL:bash echo hello > out.txt", 0, url)
+	recordTo(t, e, "tool_round.jsonl")
 	evs := enginetest.RunTurn(t, e, sb, s)
 	want := []string{hangar.EventAgentToolUse, hangar.EventAgentToolResult, hangar.EventAgentMessage}
 	if diff := cmp.Diff(want, enginetest.Only(evs, want...)); diff != "" {
@@ -229,14 +272,19 @@ func TestRealCLIToolRoundAndResume(t *testing.T) {
 
 	s2 := spec(agent, "second turn", 1, url)
 	s2.Resume = resume
+	recordTo(t, e, "resume.jsonl")
 	evs2 := enginetest.RunTurn(t, e, sb, s2)
 	if diff := cmp.Diff([]string{hangar.EventAgentMessage}, enginetest.Only(evs2, hangar.EventAgentMessage)); diff != "" {
 		t.Errorf("turn 2 events (-want +got):\n%s", diff)
 	}
+	var resumed []string
 	for _, ev := range evs2 {
-		if ev.Type == engine.EventResume && (ev.Resume == "" || ev.Resume == resume) {
-			t.Errorf("turn 2 reported session %q; a fork of %q has a new ID", ev.Resume, resume)
+		if ev.Type == engine.EventResume {
+			resumed = append(resumed, ev.Resume)
 		}
+	}
+	if diff := cmp.Diff([]string{resume}, resumed); diff != "" {
+		t.Errorf("turn 2 sessions (-want +got, the loaded one):\n%s", diff)
 	}
 	reqs = fake.MessageRequests()
 	if len(reqs) != 3 {
@@ -268,6 +316,9 @@ func TestRealCLIInterrupt(t *testing.T) {
 	}
 	e := newEngine(t, binaryConfig(bin))
 	system := "hangar-slow"
+	var out bytes.Buffer // droid's stdout; read after Wait
+	e.RecordTo(&out)
+	recordTo(t, e, "interrupt.jsonl")
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	run, err := e.Start(ctx, newHostSandbox(t), spec(hangar.Agent{System: &system}, "take your time", 0, url))
@@ -296,6 +347,9 @@ func TestRealCLIInterrupt(t *testing.T) {
 		t.Errorf("Wait after interrupt = %v, want nil", err)
 	}
 	t.Logf("interrupt took %v", time.Since(start).Round(time.Millisecond))
+	if *record == "" && !strings.Contains(out.String(), `"type":"agent_turn_completed","reason":"cancelled"`) {
+		t.Errorf("droid did not end the turn as cancelled (the interrupt request was not honoured):\n%s", out.String())
+	}
 	enginetest.CheckEvents(t, evs)
 	if slices.Contains(enginetest.Types(evs), hangar.EventAgentMessage) {
 		t.Errorf("events after interrupt: %v", enginetest.Types(evs))
@@ -310,6 +364,7 @@ func TestRealCLIModelError(t *testing.T) {
 		return fakemodel.Response{Error: &fakemodel.APIError{Status: 401, Type: "authentication_error", Message: "invalid x-api-key"}}
 	}
 	e := newEngine(t, binaryConfig(bin))
+	recordTo(t, e, "error_401.jsonl")
 	run, err := e.Start(t.Context(), newHostSandbox(t), spec(hangar.Agent{}, "hi", 0, url))
 	if err != nil {
 		t.Fatal(err)
@@ -319,5 +374,60 @@ func TestRealCLIModelError(t *testing.T) {
 	var ee *engine.Error
 	if err := run.Wait(); !errors.As(err, &ee) || ee.Type != "model_request_failed_error" {
 		t.Fatalf("Wait = %v, want an engine.Error model_request_failed_error", err)
+	}
+}
+
+// TestRealCLIInterruptAtStart interrupts a turn before droid has started it: stdin is
+// closed before the user message is sent, and droid exits without calling the model.
+func TestRealCLIInterruptAtStart(t *testing.T) {
+	bin := droidBinary(t)
+	t.Parallel()
+	fake, url := newFake(t)
+	e := newEngine(t, binaryConfig(bin))
+	run, err := e.Start(t.Context(), newHostSandbox(t), spec(hangar.Agent{}, "hi", 0, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Interrupt(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	evs := enginetest.Drain(t, run)
+	if err := run.Wait(); err != nil {
+		t.Errorf("Wait after interrupt = %v, want nil", err)
+	}
+	enginetest.CheckEvents(t, evs)
+	if got := enginetest.Only(evs, hangar.EventAgentMessage, hangar.EventModelRequestStart); len(got) != 0 {
+		t.Errorf("events of a turn interrupted before it started: %v", enginetest.Types(evs))
+	}
+	if n := len(fake.MessageRequests()); n != 0 {
+		t.Errorf("the fake saw %d model requests, want 0", n)
+	}
+}
+
+// TestRealCLIPermissionDeclined runs droid at autonomy level low with a command it rates
+// high risk: droid asks for permission over JSON-RPC and the engine declines, as exec mode
+// would: the tool call fails and droid ends the turn without error.
+func TestRealCLIPermissionDeclined(t *testing.T) {
+	bin := droidBinary(t)
+	t.Parallel()
+	_, url := newRiskyFake(t, "high")
+	b, _ := json.Marshal(map[string]any{"binary": bin, "auto": "low"})
+	e := newEngine(t, string(b))
+	recordTo(t, e, "permission_declined.jsonl")
+	sb := newHostSandbox(t)
+	evs := enginetest.RunTurn(t, e, sb, spec(hangar.Agent{}, "TOOL:bash echo hello > out.txt", 0, url))
+	want := []string{hangar.EventAgentToolUse, hangar.EventAgentToolResult}
+	if diff := cmp.Diff(want, enginetest.Only(evs, append(want, hangar.EventAgentMessage)...)); diff != "" {
+		t.Fatalf("events (-want +got):\n%s\nall: %v", diff, enginetest.Types(evs))
+	}
+	for _, ev := range evs {
+		if ev.Type == hangar.EventAgentToolResult {
+			if b, _ := json.Marshal(ev.Body); !strings.Contains(string(b), `"is_error":true`) || !strings.Contains(string(b), "cancelled") {
+				t.Errorf("tool result of a declined call = %s, want an error", b)
+			}
+		}
+	}
+	if _, err := sb.GetFile(t.Context(), "/workspace/out.txt"); err == nil {
+		t.Error("the declined command ran: out.txt exists")
 	}
 }

@@ -16,69 +16,128 @@ var toolNames = map[string]string{
 	"Glob": "glob", "Grep": "grep", "FetchUrl": "web_fetch", "WebSearch": "web_search",
 }
 
-// Translator turns droid's `exec -o stream-json` output, line by line, into CMA events.
-// It keeps the state that spans lines: the CLI's session ID, the turn's model request
-// span, the tool calls waiting for results, the completion and the errors reported. It
-// never fails: a line it does not understand is reported to Unknown and skipped.
+// Translator turns droid's `exec --output-format stream-jsonrpc` output, line by line, into
+// CMA events. The output is JSON-RPC 2.0, one message a line: responses to Hangar's
+// requests, droid.session_notification notifications (the turn's messages, tool results,
+// completion) and droid's own requests (permission prompts, questions), which Reply answers.
 //
-// droid reports model usage once per turn, summed over its model requests (the
-// completion line), so a turn is one model request span: it opens with the user message
-// and ends with the completion, carrying the turn's usage.
+// It keeps the state that spans lines: the CLI's session ID, the answered request IDs, the
+// turn's model request span, the tool calls waiting for results, the completion and the
+// first error. It never fails: a line it does not understand is reported to Unknown and
+// skipped.
+//
+// droid reports model usage once per turn (agent_turn_completed), so a turn is one model
+// request span: it opens with the user message and ends with the completion, carrying the
+// turn's usage.
 type Translator struct {
 	// Unknown, when set, is told about every line the translator skips: its type (or
 	// "invalid" for a line that is not a JSON object) and the line itself.
 	Unknown func(typ string, line []byte)
+	// Reply, when set, is given the response line (without newline) to each request droid
+	// makes: permission prompts are declined (droid asks only for what exceeds the
+	// configured autonomy level, which exec mode refuses outright), questions cancelled.
+	Reply func(line []byte)
 
 	sessionID string
+	answered  map[string]bool // IDs of Hangar's requests droid answered
+	failed    map[string]bool // those it answered with an error
+	messages  map[string]bool // IDs of the messages translated
 	span      string
 	spans     int
 	tools     map[string]bool // tool call IDs emitted whose result is awaited
 	seen      map[string]bool // tool call IDs emitted
 	done      *Completion
 	err       *engine.Error
+	lastErr   *engine.Error // of the first error notification
 }
 
-// Completion is the CLI's final "completion" line.
+// Completion is the turn's agent_turn_completed notification.
 type Completion struct {
-	FinalText  string `json:"finalText"`
-	NumTurns   int    `json:"numTurns"`
-	DurationMS int64  `json:"durationMs"`
-	SessionID  string `json:"session_id"`
-	Usage      *usage `json:"usage"`
+	// Reason is "completed", "cancelled", "permission_rejected", or why the turn failed
+	// ("error", "model_authentication_failed", "model_rate_limited"...).
+	Reason     string `json:"reason"`
+	TurnID     string `json:"turnId"`
+	TokenUsage *usage `json:"tokenUsage"`
 }
 
 type usage struct {
-	InputTokens              int64 `json:"input_tokens"`
-	OutputTokens             int64 `json:"output_tokens"`
-	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
-	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
+	InputTokens         int64 `json:"inputTokens"`
+	OutputTokens        int64 `json:"outputTokens"`
+	CacheCreationTokens int64 `json:"cacheCreationTokens"`
+	CacheReadTokens     int64 `json:"cacheReadTokens"`
 }
 
-// line is the union of the fields of the stream-json lines the translator reads.
-type line struct {
-	Type       string          `json:"type"`
-	Subtype    string          `json:"subtype"`
-	SessionID  string          `json:"session_id"`
-	Role       string          `json:"role"`
-	ID         string          `json:"id"`
-	Text       string          `json:"text"`
-	ToolName   string          `json:"toolName"`
-	ToolID     string          `json:"toolId"`
-	Parameters json.RawMessage `json:"parameters"`
-	IsError    bool            `json:"isError"`
-	Value      json.RawMessage `json:"value"`
-	Source     string          `json:"source"`
-	Message    string          `json:"message"`
+// envelope is a JSON-RPC message of the stream.
+type envelope struct {
+	Type   string          `json:"type"`
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  *rpcError       `json:"error"`
 }
 
-// SessionID returns the CLI's session ID, once the init line was seen.
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// notification is the union of the fields of the session notifications the translator reads.
+type notification struct {
+	Type      string          `json:"type"`
+	Message   json.RawMessage `json:"message"` // create_message: an object; error: a string
+	ToolUseID string          `json:"toolUseId"`
+	Content   json.RawMessage `json:"content"`
+	IsError   bool            `json:"isError"`
+}
+
+// message is a create_message notification's message.
+type message struct {
+	ID         string  `json:"id"`
+	Role       string  `json:"role"`
+	Visibility string  `json:"visibility"`
+	Content    []block `json:"content"`
+}
+
+type block struct {
+	Type  string          `json:"type"`
+	Text  string          `json:"text"`
+	ID    string          `json:"id"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
+}
+
+// silent are the session notifications that carry nothing the translator needs (state
+// changes, deltas of what create_message repeats whole, settings).
+var silent = map[string]bool{
+	"droid_working_state_changed": true, "settings_updated": true, "mcp_status_changed": true,
+	"session_title_updated": true, "tool_call": true, "tool_execution_phase_changed": true,
+	"tool_progress_update": true, "assistant_text_delta": true, "assistant_text_complete": true,
+	"thinking_text_delta": true, "thinking_text_complete": true, "session_token_usage_changed": true,
+	"permission_resolved": true,
+}
+
+// SessionID returns the CLI's session ID, once the initialize response or a notification
+// naming it was seen.
 func (t *Translator) SessionID() string { return t.sessionID }
 
-// Completion returns the completion line, nil before it arrived.
+// Answered reports whether droid answered Hangar's request id (successfully or not).
+func (t *Translator) Answered(id string) bool { return t.answered[id] }
+
+// Failed reports whether droid answered Hangar's request id with an error.
+func (t *Translator) Failed(id string) bool { return t.failed[id] }
+
+// Completion returns the turn's completion, nil before it arrived.
 func (t *Translator) Completion() *Completion { return t.done }
 
-// Err returns the classified failure of the first error line, nil when there was none.
-func (t *Translator) Err() *engine.Error { return t.err }
+// Err returns the classified failure of the turn, nil when there was none. Before the
+// completion it is the first error droid reported, if any.
+func (t *Translator) Err() *engine.Error {
+	if t.err == nil && t.done == nil {
+		return t.lastErr
+	}
+	return t.err
+}
 
 // Line translates one output line into zero or more events.
 func (t *Translator) Line(b []byte) []engine.Event {
@@ -86,71 +145,229 @@ func (t *Translator) Line(b []byte) []engine.Event {
 	if len(b) == 0 {
 		return nil
 	}
-	var l line
-	if err := json.Unmarshal(b, &l); err != nil {
+	var env envelope
+	if err := json.Unmarshal(b, &env); err != nil {
 		t.unknown("invalid", b)
 		return nil
 	}
-	switch l.Type {
-	case "system":
-		if l.Subtype != "init" {
-			t.unknown("system/"+l.Subtype, b)
+	switch env.Type {
+	case "response":
+		return t.response(env, b)
+	case "request":
+		t.request(env, b)
+		return nil
+	case "notification":
+		if env.Method != "droid.session_notification" {
+			t.unknown("notification/"+env.Method, b)
 			return nil
 		}
-		if l.SessionID == "" || t.sessionID != "" {
+		var p struct {
+			SessionID    string          `json:"sessionId"`
+			Notification json.RawMessage `json:"notification"`
+		}
+		if json.Unmarshal(env.Params, &p) != nil {
+			t.unknown("notification", b)
 			return nil
 		}
-		t.sessionID = l.SessionID
-		return []engine.Event{{Type: engine.EventResume, Resume: l.SessionID}}
-	case "message":
-		switch l.Role {
-		case "user":
-			return t.startSpan()
-		case "assistant":
-			out := t.startSpan()
-			if strings.TrimSpace(l.Text) != "" {
-				out = append(out, engine.Event{Type: hangar.EventAgentMessage, Body: map[string]any{"content": engine.TextContent(l.Text)}})
-			}
-			return out
-		}
-		t.unknown("message/"+l.Role, b)
-		return nil
-	case "tool_call":
-		return t.toolCall(l, b)
-	case "tool_result":
-		return t.toolResult(l, b)
-	case "completion":
-		var c Completion
-		if err := json.Unmarshal(b, &c); err != nil {
-			t.unknown("completion", b)
-			return nil
-		}
-		t.done = &c
-		if t.sessionID == "" {
-			t.sessionID = c.SessionID
-		}
-		return t.endSpan(false, c.Usage)
-	case "error":
-		if t.err == nil {
-			t.err = classify(l.Message)
-		}
-		return nil
-	default:
-		t.unknown(l.Type, b)
-		return nil
+		// A loaded session's ID is not in the load response; its notifications carry it.
+		return append(t.session(p.SessionID), t.notification(p.Notification, b)...)
 	}
+	t.unknown(env.Type, b)
+	return nil
 }
 
 // Finish closes what the output left open (the span of an interrupted or crashed CLI);
 // isError marks that span as failed.
 func (t *Translator) Finish(isError bool) []engine.Event {
-	return t.endSpan(isError || t.err != nil, nil)
+	return t.endSpan(isError || t.Err() != nil, nil)
 }
 
 func (t *Translator) unknown(typ string, b []byte) {
 	if t.Unknown != nil {
 		t.Unknown(typ, b)
 	}
+}
+
+func (t *Translator) fail(e *engine.Error) {
+	if t.err == nil {
+		t.err = e
+	}
+}
+
+// response records the answer to one of Hangar's requests; the initialize and load
+// responses carry the session ID.
+func (t *Translator) response(env envelope, b []byte) []engine.Event {
+	var id string
+	if json.Unmarshal(env.ID, &id) != nil || id == "" {
+		t.unknown("response", b)
+		return nil
+	}
+	if t.answered == nil {
+		t.answered = map[string]bool{}
+	}
+	t.answered[id] = true
+	if env.Error != nil {
+		if t.failed == nil {
+			t.failed = map[string]bool{}
+		}
+		t.failed[id] = true
+		// Only the session and the message are the turn; a failed rename or interrupt is not.
+		if id == reqSession || id == reqMessage {
+			t.fail(&engine.Error{Type: "unknown_error", Message: "droid: request " + id + " failed: " + env.Error.Message})
+		}
+		return nil
+	}
+	var r struct {
+		SessionID string `json:"sessionId"`
+	}
+	_ = json.Unmarshal(env.Result, &r)
+	return t.session(r.SessionID)
+}
+
+// session records the CLI's session ID the first time one is seen.
+func (t *Translator) session(id string) []engine.Event {
+	if id == "" || t.sessionID != "" {
+		return nil
+	}
+	t.sessionID = id
+	return []engine.Event{{Type: engine.EventResume, Resume: id}}
+}
+
+// request answers droid's request through Reply.
+func (t *Translator) request(env envelope, b []byte) {
+	var result any
+	switch env.Method {
+	case "droid.request_permission":
+		var p struct {
+			Options []struct {
+				Value string `json:"value"`
+			} `json:"options"`
+		}
+		_ = json.Unmarshal(env.Params, &p)
+		option := ""
+		for _, o := range p.Options {
+			if o.Value == "cancel" {
+				option = o.Value
+				break
+			}
+			if option == "" && !strings.HasPrefix(o.Value, "proceed") {
+				option = o.Value
+			}
+		}
+		if option == "" {
+			option = "cancel"
+		}
+		result = map[string]string{"selectedOption": option}
+	case "droid.ask_user":
+		result = map[string]any{"cancelled": true, "answers": []any{}}
+	default:
+		t.unknown("request/"+env.Method, b)
+	}
+	if t.Reply == nil || len(env.ID) == 0 {
+		return
+	}
+	resp := map[string]any{"jsonrpc": "2.0", "factoryApiVersion": apiVersion, "type": "response", "id": env.ID}
+	if result != nil {
+		resp["result"] = result
+	} else {
+		resp["error"] = rpcError{Code: -32601, Message: "Hangar does not handle " + env.Method}
+	}
+	line, err := json.Marshal(resp)
+	if err == nil {
+		t.Reply(line)
+	}
+}
+
+func (t *Translator) notification(raw json.RawMessage, b []byte) []engine.Event {
+	var n notification
+	if json.Unmarshal(raw, &n) != nil {
+		t.unknown("notification", b)
+		return nil
+	}
+	switch n.Type {
+	case "create_message":
+		var m message
+		if json.Unmarshal(n.Message, &m) != nil {
+			t.unknown("create_message", b)
+			return nil
+		}
+		return t.message(m)
+	case "tool_result":
+		return t.toolResult(n, b)
+	case "error":
+		// droid may report errors it recovers from; the completion decides.
+		var msg string
+		_ = json.Unmarshal(n.Message, &msg)
+		if t.lastErr == nil {
+			t.lastErr = classify(msg)
+		}
+		return nil
+	case "agent_turn_completed":
+		var c Completion
+		if json.Unmarshal(raw, &c) != nil {
+			t.unknown("agent_turn_completed", b)
+			return nil
+		}
+		if t.done != nil {
+			return nil
+		}
+		t.done = &c
+		failed := !succeeded(c.Reason)
+		if failed && t.lastErr != nil {
+			t.fail(t.lastErr)
+		} else if failed {
+			t.fail(reasonError(c.Reason))
+		}
+		return t.endSpan(failed, c.TokenUsage)
+	}
+	if !silent[n.Type] {
+		t.unknown("notification/"+n.Type, b)
+	}
+	return nil
+}
+
+// message translates a create_message notification: the user message opens the turn's
+// span; an assistant message's blocks become agent.message, agent.thinking and
+// agent.tool_use events. Messages only the model sees (context, system notes) are skipped.
+func (t *Translator) message(m message) []engine.Event {
+	if m.ID != "" {
+		if t.messages[m.ID] {
+			return nil
+		}
+		if t.messages == nil {
+			t.messages = map[string]bool{}
+		}
+		t.messages[m.ID] = true
+	}
+	if m.Visibility == "llm_only" {
+		return nil
+	}
+	switch m.Role {
+	case "user":
+		return t.startSpan()
+	case "assistant":
+	default:
+		return nil
+	}
+	out := t.startSpan()
+	var text strings.Builder
+	for _, bl := range m.Content {
+		if bl.Type == "text" {
+			text.WriteString(bl.Text)
+		}
+	}
+	if strings.TrimSpace(text.String()) != "" {
+		out = append(out, engine.Event{Type: hangar.EventAgentMessage, Body: map[string]any{"content": engine.TextContent(text.String())}})
+	}
+	for _, bl := range m.Content {
+		switch bl.Type {
+		case "thinking", "redacted_thinking":
+			out = append(out, engine.Event{Type: hangar.EventAgentThinking})
+		case "tool_use":
+			out = append(out, t.toolUse(bl)...)
+		}
+	}
+	return out
 }
 
 func (t *Translator) startSpan() []engine.Event {
@@ -167,18 +384,16 @@ func (t *Translator) endSpan(isError bool, u *usage) []engine.Event {
 		return nil
 	}
 	var hu hangar.Usage
-	var cacheWr int64
 	if u != nil {
-		hu = hangar.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadInputTokens: u.CacheReadInputTokens}
-		hu.CacheCreation.Ephemeral5mInputTokens = u.CacheCreationInputTokens
-		cacheWr = u.CacheCreationInputTokens
+		hu = hangar.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadInputTokens: u.CacheReadTokens}
+		hu.CacheCreation.Ephemeral5mInputTokens = u.CacheCreationTokens
 	}
 	ev := engine.Event{Type: hangar.EventModelRequestEnd, Ref: t.span, Usage: &hu, Body: map[string]any{
 		"is_error": isError,
 		"model_usage": map[string]int64{
 			"input_tokens":                hu.InputTokens,
 			"output_tokens":               hu.OutputTokens,
-			"cache_creation_input_tokens": cacheWr,
+			"cache_creation_input_tokens": hu.CacheCreation.Ephemeral5mInputTokens,
 			"cache_read_input_tokens":     hu.CacheReadInputTokens,
 		},
 	}}
@@ -186,24 +401,19 @@ func (t *Translator) endSpan(isError bool, u *usage) []engine.Event {
 	return []engine.Event{ev}
 }
 
-func (t *Translator) toolCall(l line, b []byte) []engine.Event {
-	if l.ID == "" || t.seen[l.ID] {
-		t.unknown("tool_call", b)
+func (t *Translator) toolUse(bl block) []engine.Event {
+	if bl.ID == "" || t.seen[bl.ID] || t.done != nil {
 		return nil
 	}
-	name := l.ToolName
-	if name == "" {
-		name = l.ToolID
-	}
-	input := l.Parameters
+	input := bl.Input
 	if len(input) == 0 || !json.Valid(input) || input[0] != '{' {
 		input = json.RawMessage(`{}`)
 	}
-	cma, ok := toolNames[name]
+	cma, ok := toolNames[bl.Name]
 	if !ok {
-		cma = name
+		cma = bl.Name
 	}
-	if name == "Execute" {
+	if bl.Name == "Execute" {
 		// Keep the CMA bash input: droid's summary and risk assessment are its own.
 		var p struct {
 			Command string `json:"command"`
@@ -214,29 +424,37 @@ func (t *Translator) toolCall(l line, b []byte) []engine.Event {
 	if t.tools == nil {
 		t.tools, t.seen = map[string]bool{}, map[string]bool{}
 	}
-	t.tools[l.ID], t.seen[l.ID] = true, true
-	out := t.startSpan()
-	return append(out, engine.Event{Type: hangar.EventAgentToolUse, ID: l.ID, Body: map[string]any{
+	t.tools[bl.ID], t.seen[bl.ID] = true, true
+	return []engine.Event{{Type: hangar.EventAgentToolUse, ID: bl.ID, Body: map[string]any{
 		"name": cma, "input": input, "evaluated_permission": "allow",
-	}})
-}
-
-func (t *Translator) toolResult(l line, b []byte) []engine.Event {
-	if !t.tools[l.ID] {
-		t.unknown("tool_result", b)
-		return nil
-	}
-	delete(t.tools, l.ID)
-	return []engine.Event{{Type: hangar.EventAgentToolResult, Ref: l.ID, Body: map[string]any{
-		"content": engine.TextContent(valueText(l.Value)), "is_error": l.IsError,
 	}}}
 }
 
-// valueText returns a tool result's value as text: a string as is, anything else as JSON.
+func (t *Translator) toolResult(n notification, b []byte) []engine.Event {
+	if !t.tools[n.ToolUseID] {
+		t.unknown("tool_result", b)
+		return nil
+	}
+	delete(t.tools, n.ToolUseID)
+	return []engine.Event{{Type: hangar.EventAgentToolResult, Ref: n.ToolUseID, Body: map[string]any{
+		"content": engine.TextContent(valueText(n.Content)), "is_error": n.IsError,
+	}}}
+}
+
+// valueText returns a tool result's content as text: a string as is, the text of content
+// blocks, anything else as JSON.
 func valueText(raw json.RawMessage) string {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
 		return s
+	}
+	var blocks []block
+	if json.Unmarshal(raw, &blocks) == nil {
+		var sb strings.Builder
+		for _, bl := range blocks {
+			sb.WriteString(bl.Text)
+		}
+		return sb.String()
 	}
 	if t := bytes.TrimSpace(raw); len(t) > 0 && string(t) != "null" {
 		return string(t)
@@ -244,8 +462,33 @@ func valueText(raw json.RawMessage) string {
 	return ""
 }
 
-// classify returns the session error of an error line's message. Model API failures
-// start with the HTTP status ("401 {\"error\":...}").
+// succeeded reports whether a turn that ended for reason did what it was asked: it
+// finished, was interrupted, or stopped at a declined permission prompt.
+func succeeded(reason string) bool {
+	switch reason {
+	case "completed", "cancelled", "permission_rejected":
+		return true
+	}
+	return false
+}
+
+// reasonError returns the session error of a turn that failed for reason, when no error
+// notification said more.
+func reasonError(reason string) *engine.Error {
+	msg := "droid ended the turn: " + reason
+	switch reason {
+	case "model_rate_limited":
+		return &engine.Error{Type: "model_rate_limited_error", Message: msg}
+	case "model_provider_unavailable":
+		return &engine.Error{Type: "model_overloaded_error", Message: msg}
+	case "model_authentication_failed", "model_request_rejected", "model_usage_exhausted", "model_provider_unreachable":
+		return &engine.Error{Type: "model_request_failed_error", Message: msg}
+	}
+	return &engine.Error{Type: "unknown_error", Message: msg}
+}
+
+// classify returns the session error of an error notification's message. Model API
+// failures start with the HTTP status ("401 {\"error\":...}").
 func classify(msg string) *engine.Error {
 	msg = strings.TrimSpace(msg)
 	if msg == "" {

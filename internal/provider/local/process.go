@@ -23,7 +23,8 @@ const gateScript = `read _ <&3 || exit 125; exec 3<&-; exec "$@"`
 type process struct {
 	cmd            *exec.Cmd
 	stdin          *os.File
-	stdout, stderr *os.File
+	stdout, stderr *output
+	exited         chan struct{} // bwrap has exited; closed before done
 	done           chan struct{}
 	code           int
 	err            error
@@ -88,7 +89,9 @@ func start(ctx context.Context, bwrap string, args []string, cg *cgroup) (*proce
 		closeParent()
 		return nil, fmt.Errorf("release the process: %w", err)
 	}
-	p := &process{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, done: make(chan struct{})}
+	exited := make(chan struct{})
+	p := &process{cmd: cmd, stdin: inW, stdout: &output{outR, exited}, stderr: &output{errR, exited},
+		exited: exited, done: make(chan struct{})}
 	go p.wait()
 	go func() {
 		select {
@@ -103,6 +106,15 @@ func start(ctx context.Context, bwrap string, args []string, cg *cgroup) (*proce
 func (p *process) wait() {
 	defer close(p.done)
 	err := p.cmd.Wait()
+	// A signal that ends bwrap while it starts can orphan its namespace's init: cloned
+	// just after the signal, before it armed --die-with-parent, it waits forever for the
+	// uid map its dead parent was to write, holding stdout. It is still in bwrap's
+	// process group (the payload has its own session), which no new process can join
+	// now, so killing the group reaches exactly such stragglers.
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	close(p.exited)
+	p.stdout.exit()
+	p.stderr.exit()
 	p.stdin.Close()
 	var ee *exec.ExitError
 	switch {
