@@ -213,6 +213,7 @@ type handle struct {
 	WorkDir   string `json:"work_dir"`
 	HomeDir   string `json:"home_dir"`
 	Egress    bool   `json:"egress,omitempty"` // the container runs the forwarder
+	Layer     string `json:"layer,omitempty"`  // the environment's built image (build.go)
 }
 
 // Labels on the containers and volumes the provider creates.
@@ -239,9 +240,17 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 	if err := limits.validate(); err != nil {
 		return nil, hangar.Errorf(hangar.KindInvalidRequest, "environment sandbox settings: %v", err)
 	}
+	img := orDefault(set.Image, p.image)
+	if spec.Layer != "" {
+		// The environment's built image (Build), itself made from set.Image.
+		if err := p.checkLayer(ctx, spec.Layer); err != nil {
+			return nil, err
+		}
+		img = spec.Layer
+	}
 	c := containerSpec{
 		session: spec.SessionID,
-		image:   orDefault(set.Image, p.image),
+		image:   img,
 		runtime: orDefault(set.Runtime, p.runtime),
 		workDir: orDefault(spec.WorkDir, "/workspace"),
 		homeDir: orDefault(spec.HomeDir, "/home/agent"),
@@ -261,7 +270,7 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 	if err != nil {
 		return nil, fmt.Errorf("create %s sandbox %s: %w", p.name, c.session, err)
 	}
-	sb := p.sandbox(handle{Session: c.session, Container: id, WorkDir: c.workDir, HomeDir: c.homeDir, Egress: c.egress != ""})
+	sb := p.sandbox(handle{Session: c.session, Container: id, WorkDir: c.workDir, HomeDir: c.homeDir, Egress: c.egress != "", Layer: spec.Layer})
 	if err := sb.boot(ctx, true); err != nil {
 		p.cli.ContainerRemove(context.WithoutCancel(ctx), id, removeOptions)
 		return nil, fmt.Errorf("create %s sandbox %s: %w", p.name, c.session, err)
@@ -270,7 +279,8 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 }
 
 // Recover implements provider.Provider: the container must still exist (a not_found_error
-// otherwise); a stopped one is started again.
+// otherwise), and so must its environment's built image, as for the local provider's
+// layers (the runner then creates the sandbox again); a stopped one is started again.
 func (p *Provider) Recover(ctx context.Context, raw provider.Handle) (provider.Sandbox, error) {
 	var h handle
 	if err := json.Unmarshal(raw, &h); err != nil || h.Container == "" || h.Session == "" {
@@ -282,6 +292,11 @@ func (p *Provider) Recover(ctx context.Context, raw provider.Handle) (provider.S
 		return nil, hangar.NotFound(p.name+" sandbox", h.Session)
 	case err != nil:
 		return nil, fmt.Errorf("recover %s sandbox %s: %w", p.name, h.Session, err)
+	}
+	if h.Layer != "" {
+		if err := p.checkLayer(ctx, h.Layer); err != nil {
+			return nil, err
+		}
 	}
 	sb := p.sandbox(h)
 	if info.State == nil || !info.State.Running {
