@@ -57,8 +57,16 @@ pid=$(cat "$f")
 if [ "$2" = KILL ]; then tree "$pid"; else kill -s "$2" "$pid" 2>/dev/null; fi
 exit 0`
 
-// killAllScript kills every exec the provider started in the pod, but itself.
-const killAllScript = treeFunc + `for f in /tmp/.hangar-pid-*; do
+// killAllScript kills every exec the provider started in the pod, but itself. Its
+// arguments are the tokens of the execs still running: an exec whose wrapper has not yet
+// written its pid file (Stop right after Exec) is waited for, as killScript does.
+const killAllScript = treeFunc + `for t in "$@"; do
+	i=0
+	while [ ! -s "/tmp/.hangar-pid-$t" ] && [ $i -le 400 ]; do
+		i=$((i+1)); sleep 0.005
+	done
+done
+for f in /tmp/.hangar-pid-*; do
 	[ -f "$f" ] || continue
 	pid=$(cat "$f"); rm -f "$f"
 	[ -n "$pid" ] && [ "$pid" != "$$" ] && tree "$pid"

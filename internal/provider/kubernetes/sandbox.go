@@ -184,7 +184,11 @@ func (s *Sandbox) Stop(ctx context.Context) error {
 	if s.destroyed || s.stopped {
 		return nil
 	}
-	out, errOut, code, err := s.run(ctx, nil, "/bin/sh", "-c", killAllScript, "stop")
+	args := []string{"/bin/sh", "-c", killAllScript, "stop"}
+	for pr := range s.procs {
+		args = append(args, pr.token)
+	}
+	out, errOut, code, err := s.run(ctx, nil, args...)
 	if err != nil || code != 0 {
 		if err == nil {
 			err = fmt.Errorf("exit %d: %s%s", code, out, errOut)
