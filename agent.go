@@ -11,13 +11,14 @@ const (
 	EngineCodex     = "codex"
 	EngineGemini    = "gemini"
 	EngineOpenCode  = "opencode"
+	EnginePi        = "pi"
 	EngineFactory   = "factory"
 	EngineAnthropic = "anthropic"
 	EngineScripted  = "scripted"
 )
 
 // Engines lists every engine name an agent may choose.
-var Engines = []string{EngineAnthropic, EngineClaude, EngineCodex, EngineFactory, EngineGemini, EngineOpenCode, EngineScripted}
+var Engines = []string{EngineAnthropic, EngineClaude, EngineCodex, EngineFactory, EngineGemini, EngineOpenCode, EnginePi, EngineScripted}
 
 // Model is the resolved model of an agent: always the object form on the wire.
 type Model struct {

@@ -13,8 +13,10 @@ import (
 const module = "github.com/hangar-dev/hangar"
 
 // pluginHosts are the internal packages adapters may import: the interfaces engines and
-// providers implement.
-var pluginHosts = map[string]bool{module + "/internal/engine": true, module + "/internal/provider": true}
+// providers implement, and internal/provider/cloud, the HTTP client, process plumbing and
+// handle the cloud providers (e2b, vercel, daytona...) share.
+var pluginHosts = map[string]bool{module + "/internal/engine": true, module + "/internal/provider": true,
+	module + "/internal/provider/cloud": true}
 
 // TestDependencyDirection enforces STYLE.md §7.1: the root package imports only the standard
 // library; internal packages import the root, the plugin hosts and third-party code, never a

@@ -31,6 +31,8 @@ type Session struct {
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
 	ArchivedAt         *time.Time        `json:"archived_at"`
+	// Budget is the session's spend ceiling; nil when none (see budget.go).
+	Budget *Budget `json:"budget,omitempty"`
 }
 
 // Usage is the cumulative token usage of a session.

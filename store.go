@@ -59,6 +59,42 @@ type Store interface {
 	// MarkProcessed sets processed_at on the given events of a session where it is null.
 	MarkProcessed(ctx context.Context, sessionID string, eventIDs []string, at time.Time) error
 
+	// Session runtime state and leases (internal/runner; see SessionRuntime and
+	// AcquireLease). storetest's "Runtime", "Leases" and "LeaseFence" cases pin them.
+
+	// GetSessionRuntime returns the runtime state of a session: the zero SessionRuntime
+	// until SetSessionRuntime is called. not_found_error when the session does not exist.
+	GetSessionRuntime(ctx context.Context, sessionID string) (SessionRuntime, error)
+	// SetSessionRuntime replaces the runtime state of a session. It does not touch the
+	// Session (status, updated_at...). not_found_error when the session does not exist.
+	SetSessionRuntime(ctx context.Context, sessionID string, rt SessionRuntime) error
+	// AcquireLease makes owner the holder of the session's lease until `until`, in one
+	// atomic conditional write, and reports whether it did. It succeeds when the session
+	// has no lease, when its lease expired (ExpiresAt <= now), or when owner already holds
+	// it (a renewal, expired or not); it returns false, nil when another owner holds an
+	// unexpired lease. Two concurrent calls for one free session never both succeed (on
+	// PostgreSQL: INSERT ... ON CONFLICT (session_id) DO UPDATE ... WHERE owner = $owner OR
+	// expires_at <= $now, then check the affected row). Acquiring must also serialize with
+	// AppendEvents of the same session (PostgreSQL: lock the sessions row FOR UPDATE in the
+	// same transaction), so that an append fenced by the previous owner's lease
+	// (AppendRequest.LeaseOwner) either commits before the takeover or fails after it.
+	// not_found_error when the session does not exist.
+	AcquireLease(ctx context.Context, sessionID, owner string, now, until time.Time) (bool, error)
+	// RenewLeases extends to `until` every lease owner holds (expired or not: a lease
+	// stays its owner's until another owner acquires it) and returns the IDs of those
+	// sessions, in any order. It is the heartbeat: one statement for all of an instance's
+	// sessions.
+	RenewLeases(ctx context.Context, owner string, until time.Time) ([]string, error)
+	// ReleaseLease deletes the session's lease if owner holds it; otherwise (or when the
+	// session or lease does not exist) it does nothing and returns nil.
+	ReleaseLease(ctx context.Context, sessionID, owner string) error
+	// ListOrphanedSessions returns up to limit IDs of sessions that need a runner and have
+	// none, oldest first: their lease is missing or expired (ExpiresAt <= now), and their
+	// status is running or rescheduling, or they have a user.message event whose
+	// processed_at is null. Archived sessions are included. Deleted sessions have no lease
+	// (DeleteSession removes it).
+	ListOrphanedSessions(ctx context.Context, now time.Time, limit int) ([]string, error)
+
 	CreateVault(ctx context.Context, v *Vault) error
 	GetVault(ctx context.Context, id string) (*Vault, error)
 	ListVaults(ctx context.Context, f VaultFilter) ([]*Vault, PageResult, error)
@@ -79,6 +115,11 @@ type Store interface {
 	ListFiles(ctx context.Context, f FileFilter) ([]*File, PageResult, error)
 	DeleteFile(ctx context.Context, id string) error
 
+	SkillStore
+	MemoryStoreStore
+	WebhookStore
+	DeploymentStore
+
 	Close() error
 }
 
@@ -92,6 +133,26 @@ type AppendRequest struct {
 	Events         []Event
 	IdempotencyKey string
 	Mutate         func(s *Session) error
+	// LeaseOwner, when set, fences the append: in the same transaction the store checks
+	// that LeaseOwner holds the session's lease (the lease row names it; expiry is not
+	// checked, since a lease stays its owner's until another owner acquires it) and
+	// otherwise stores nothing and returns a conflict_error. The runner sets it on the
+	// events of a turn, so that an instance that lost a session to a takeover cannot
+	// write into its log any more.
+	LeaseOwner string
+}
+
+// SessionRuntime is the server-side state of a session that the API never shows: what a
+// runner on any instance needs to continue the session after a crash or a takeover.
+// Stores keep it in columns of their own, outside the session's JSON.
+type SessionRuntime struct {
+	// Provider names the sandbox provider that made Sandbox ("" when none).
+	Provider string
+	// Sandbox is that provider's opaque handle (provider.Handle) of the session's sandbox.
+	Sandbox []byte
+	// Resume is the engine's token for continuing the agent CLI's conversation in the
+	// session's next turn (engine.EventResume); "" starts a fresh conversation.
+	Resume string
 }
 
 // BlobStore keeps file contents. Implementation: internal/blob (a directory).

@@ -5,6 +5,7 @@
 //
 //	go run ./bench
 //	go run ./bench -duration 2s -streams 2000 -subscribers 200
+//	go run ./bench -only engines -engine-turns 10   # every CLI engine, Hangar vs bare
 //
 // Every loop is bounded in count and in time; the server is stopped at the end.
 package main
@@ -35,12 +36,15 @@ type options struct {
 	Subscribers    int           `json:"subscribers"`
 	Rounds         int           `json:"rounds"`
 	ClaudeTurns    int           `json:"claude_turns"`
+	EngineTurns    int           `json:"engine_turns"`
+	EngineNames    string        `json:"engine_names,omitempty"`
 	Only           string        `json:"only"`
 	Out            string        `json:"-"`
 	Binary         string        `json:"-"`
 	Pkg            string        `json:"-"`
 	EnvBody        string        `json:"-"`
 	ServerEnv      string        `json:"server_env,omitempty"`
+	DatabaseURL    string        `json:"-"` // -only notify, instances: the PostgreSQL database the servers share
 	Timeout        time.Duration `json:"-"`
 	Keep           bool          `json:"-"`
 	onlyExplicit   bool          // -only was given: a missing claude CLI is an error
@@ -63,11 +67,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Subscribers, "subscribers", 1_000, "subscribers of one session for delivery latency")
 	fs.IntVar(&o.Rounds, "rounds", 5, "messages sent to the subscribed session")
 	fs.IntVar(&o.ClaudeTurns, "claude-turns", 20, "turns of each prompt and kind for the claude measurement, through Hangar and bare")
-	fs.StringVar(&o.Only, "only", "crud,turn,fanout,claude", "comma-separated measurements to run (claude is skipped when not asked for by name and the CLI or bwrap is missing)")
+	fs.IntVar(&o.EngineTurns, "engine-turns", 5, "tool turns of each engine for the engines measurement, through Hangar and bare")
+	fs.StringVar(&o.EngineNames, "engines", "", "comma-separated engines for the engines measurement (default: every CLI engine)")
+	fs.StringVar(&o.Only, "only", "crud,turn,fanout,claude", "comma-separated measurements to run: crud, turn, fanout, claude, engines, notify and instances (need -database-url) (claude is skipped when not asked for by name and the CLI or bwrap is missing)")
 	fs.StringVar(&o.Out, "out", "markdown", "output format: markdown or json")
 	fs.StringVar(&o.Binary, "binary", "", "use this hangar binary instead of building one")
 	fs.StringVar(&o.Pkg, "pkg", "./cmd/hangar", "package to build when -binary is empty")
 	fs.StringVar(&o.EnvBody, "environment", `{"name":"bench"}`, "JSON body of the environment sessions run in")
+	fs.StringVar(&o.DatabaseURL, "database-url", "", "PostgreSQL URL for the notify and instances measurements (the servers share it; use an empty database: setup names are fixed)")
 	fs.StringVar(&o.ServerEnv, "server-env", "", "comma-separated KEY=VALUE added to the server's environment (e.g. GOGC=50)")
 	fs.DurationVar(&o.Timeout, "timeout", 15*time.Minute, "give up after this long")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temp dir (binary, data dirs, server logs)")
@@ -82,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.Concurrency < 1 || o.Turns < 0 || o.TurnSessions < 1 || o.Streams < 0 ||
-		o.StreamSessions < 1 || o.Subscribers < 0 || o.Rounds < 0 || o.ClaudeTurns < 0 {
+		o.StreamSessions < 1 || o.Subscribers < 0 || o.Rounds < 0 || o.ClaudeTurns < 0 || o.EngineTurns < 0 {
 		fmt.Fprintln(stderr, "bench: counts must not be negative; -concurrency and -*-sessions must be ≥ 1")
 		return 2
 	}
@@ -92,14 +99,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
-	rep, err := bench(ctx, o, stderr)
+	var engines *enginesResult
+	var instances *instancesResult // -only instances (instances.go)
+	rep, err := bench(ctx, o, stderr, &engines, &instances)
 	if rep != nil {
 		if o.Out == "json" {
 			enc := json.NewEncoder(stdout)
 			enc.SetIndent("", "  ")
-			_ = enc.Encode(rep)
+			_ = enc.Encode(struct {
+				*report
+				Engines   *enginesResult   `json:"engines,omitempty"`
+				Instances *instancesResult `json:"instances,omitempty"`
+			}{rep, engines, instances})
 		} else {
 			writeMarkdown(stdout, rep)
+			writeEnginesMarkdown(stdout, engines)
+			writeInstancesMarkdown(stdout, instances)
 		}
 	}
 	if err != nil {
@@ -110,8 +125,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // bench builds and starts the server and runs the measurements o.Only names. It returns
-// what it measured even when a later measurement fails.
-func bench(ctx context.Context, o options, logw io.Writer) (*report, error) {
+// what it measured even when a later measurement fails; the engines measurement goes to
+// *engines.
+func bench(ctx context.Context, o options, logw io.Writer, engines **enginesResult, instances **instancesResult) (*report, error) {
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(logw, "bench: "+format+"\n", args...)
 	}
@@ -227,6 +243,33 @@ func bench(ctx context.Context, o options, logw io.Writer) (*report, error) {
 			if err != nil {
 				return rep, fmt.Errorf("claude: %w", err)
 			}
+		}
+	}
+	if want["notify"] && o.Turns > 0 {
+		if o.DatabaseURL == "" {
+			return rep, errors.New("notify: needs -database-url")
+		}
+		n, err := runNotify(ctx, bin, tmp, serverEnv, o.DatabaseURL, o.EnvBody, o.Turns, logf)
+		rep.Notify = &n
+		if err != nil {
+			return rep, fmt.Errorf("notify: %w", err)
+		}
+	}
+	if want["instances"] && o.Turns > 0 {
+		if o.DatabaseURL == "" {
+			return rep, errors.New("instances: needs -database-url")
+		}
+		r, err := runInstances(ctx, bin, tmp, serverEnv, o.DatabaseURL, o.EnvBody, o.Turns, 30, logf)
+		*instances = &r
+		if err != nil {
+			return rep, fmt.Errorf("instances: %w", err)
+		}
+	}
+	if want["engines"] && o.EngineTurns > 0 {
+		e, err := runEngines(ctx, bin, tmp, serverEnv, o.EngineTurns, o.EngineNames, logf)
+		*engines = &e
+		if err != nil {
+			return rep, fmt.Errorf("engines: %w", err)
 		}
 	}
 	return rep, nil

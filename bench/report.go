@@ -19,6 +19,7 @@ type report struct {
 	Turn    *turnResult   `json:"turn,omitempty"`
 	Fanout  *fanoutResult `json:"fanout,omitempty"`
 	Claude  *claudeResult `json:"claude,omitempty"`
+	Notify  *notifyResult `json:"notify,omitempty"`
 	Notes   []string      `json:"notes,omitempty"`
 }
 
@@ -120,6 +121,7 @@ func writeMarkdown(w io.Writer, r *report) {
 		fmt.Fprintln(w)
 	}
 	writeClaudeMarkdown(w, r.Claude)
+	writeNotifyMarkdown(w, r.Notify)
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "Note: %s\n", n)
 	}

@@ -10,16 +10,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/hangar-dev/hangar"
 	"github.com/hangar-dev/hangar/internal/blob"
+	"github.com/hangar-dev/hangar/internal/console"
 	"github.com/hangar-dev/hangar/internal/egress"
 	"github.com/hangar-dev/hangar/internal/engine"
+	"github.com/hangar-dev/hangar/internal/envbuild"
 	"github.com/hangar-dev/hangar/internal/httpapi"
 	"github.com/hangar-dev/hangar/internal/pubsub"
 	"github.com/hangar-dev/hangar/internal/runner"
-	"github.com/hangar-dev/hangar/internal/sqlstore"
+	"github.com/hangar-dev/hangar/internal/schedule"
 	"github.com/hangar-dev/hangar/internal/vault"
+	"github.com/hangar-dev/hangar/internal/webhook"
 )
 
 // App is one running Hangar: store, runner and HTTP API wired together. It owns the
@@ -35,7 +39,23 @@ type App struct {
 	apiKey  string
 
 	egress        *egress.Proxy
+	builds        *envbuild.Manager
 	egressCleanup func() // removes the egress socket dir when it is a temporary one
+
+	// eventsDone waits for the PostgreSQL event listener to stop (a no-op on SQLite).
+	eventsDone func()
+	// webhooksDone is closed when the webhook dispatcher has stopped (docs/webhooks.md).
+	webhooksDone chan struct{}
+	// scheduleDone is closed when the deployment scheduler has stopped (docs/deployments.md).
+	scheduleDone chan struct{}
+
+	// metrics is served at /metrics (metrics.go); unlock releases the single-node lock on
+	// the SQLite database (a no-op on PostgreSQL); grace bounds how long Serve lets
+	// running turns finish after the signal to stop (serve.go).
+	metrics     *metrics
+	unlock      func()
+	grace       time.Duration
+	stopTracing func(context.Context) error
 }
 
 // newApp opens the data dir and wires everything. It prints where a generated API key was
@@ -67,6 +87,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return nil, err
 	}
+	providerConfig, err := providerConfigs(cfg)
+	if err != nil {
+		return nil, err
+	}
 	features, err := engineFeatures(builtinEngines(), engineConfig, log)
 	if err != nil {
 		return nil, err
@@ -78,7 +102,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlstore.Open(ctx, cfg.dataPath("hangar.db"))
+	store, pg, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -96,39 +120,90 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 
 	appCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	hub := pubsub.New(256)
+	events, eventsDone := startEvents(appCtx, hub, pg, log)
+	// Durability (serve.go, docs/deployment.md): a random lease owner ID per process, and
+	// on SQLite a lock that makes this process the only runner of the database.
+	instance := hangar.NewID("inst_")
+	exclusive, unlock := singleNode(cfg, log)
+	m := newMetrics(store, hub.Subscribers, instance)
+	tracer, stopTracing, err := newTracer(ctx, cfg.OTelExporter, instance, stdout)
+	if err != nil {
+		unlock()
+		cancel()
+		proxy.Close()
+		egressCleanup()
+		store.Close()
+		return nil, err
+	}
+	layers := &buildLayers{}
 	run := runner.New(runner.Config{
+		Layers:          layers,
+		Blobs:           blobs,
 		Store:           store,
-		Hub:             hub,
+		Hub:             events,
 		Engines:         builtinEngines(),
 		EngineConfig:    engineConfig,
-		Providers:       builtinProviders(),
+		ProviderConfig:  providerConfig,
+		Providers:       withExtraProviders(builtinProviders(), cfg.ExtraProviders),
 		DefaultProvider: defaultProvider,
 		DataDir:         cfg.DataDir,
-		Egress:          egressAttacher{proxy},
+		Egress:          meteredEgress{next: egressAttacher{proxy, cfg.PublicURL}, proxy: proxy, m: m.egress},
 		Secrets:         keyring,
 		Watchdog:        cfg.Watchdog,
 		MaxRetries:      runner.DefaultMaxRetries,
 		Logger:          log,
+		Instance:        instance,
+		LeaseTTL:        cfg.LeaseTTL,
+		Exclusive:       exclusive,
+		Metrics:         m,
+		Events:          runnerEvents(pg, events),
+		Tracer:          tracer,
+		Grader:          newGrader(cfg),
 	})
-	if err := run.Start(appCtx); err != nil {
+	builds, err := newBuilds(cfg.DataDir, run, layers, envbuild.Config{Logger: log.With("component", "envbuild"), Egress: buildEgress(proxy)})
+	if err == nil {
+		err = run.Start(appCtx)
+	}
+	if err != nil {
+		unlock()
 		cancel()
 		proxy.Close()
 		egressCleanup()
 		store.Close()
 		return nil, fmt.Errorf("start runner: %w", err)
 	}
+	// Webhooks (docs/webhooks.md): one dispatcher per instance delivers the outbox; the
+	// store's claims keep instances sharing a database off each other's deliveries.
+	webhooksDone := make(chan struct{})
+	go func() {
+		defer close(webhooksDone)
+		webhook.New(webhook.Config{Store: store, Secrets: keyring, Owner: instance, Logger: log.With("component", "webhook")}).Run(appCtx)
+	}()
 	api := httpapi.New(httpapi.Config{
 		Store:  store,
 		Blobs:  blobs,
 		Runner: run,
-		Hub:    hub,
+		Hub:    events,
 		Sealer: keyring,
 		Logger: log,
 		APIKey: apiKey,
 		// Agent create and update refuse tools their engine cannot run.
 		EngineFeatures: features,
+		// The web console at / (docs/console.md).
+		Console: console.New(),
+		// Environment builds and GET /v1/providers (docs/sandboxes.md).
+		Builds:    builds,
+		Providers: run,
 	})
-	return &App{ctx: appCtx, cancel: cancel, log: log, store: store, hub: hub, runner: run, egress: proxy, egressCleanup: egressCleanup, handler: api, apiKey: apiKey}, nil
+	// Deployment schedules (docs/deployments.md): one scheduler per instance; the store's
+	// conditional claim of each fire keeps instances sharing a database from doubling runs.
+	scheduleDone := make(chan struct{})
+	go func() {
+		defer close(scheduleDone)
+		schedule.New(schedule.Config{Store: store, Runner: api, Logger: log.With("component", "schedule")}).Run(appCtx)
+	}()
+	return &App{ctx: appCtx, cancel: cancel, log: log, store: store, hub: hub, eventsDone: eventsDone, webhooksDone: webhooksDone, scheduleDone: scheduleDone, runner: run, builds: builds, egress: proxy, egressCleanup: egressCleanup,
+		handler: m.handler(withPublicEgress(api, proxy, cfg.PublicURL), apiKey), apiKey: apiKey, metrics: m, unlock: unlock, grace: cfg.ShutdownGrace, stopTracing: stopTracing}, nil
 }
 
 // engineFeatures builds each registered engine once, from its config, to read the agent
@@ -168,9 +243,20 @@ func openKeyring(cfg Config) (*vault.Keyring, error) {
 // Close stops background work and closes the store.
 func (a *App) Close() error {
 	a.cancel()
+	a.builds.Close()
 	a.runner.Close()
 	a.egress.Close()
 	a.egressCleanup()
+	a.eventsDone()
+	<-a.webhooksDone
+	<-a.scheduleDone
 	a.hub.Close()
-	return a.store.Close()
+	err := a.store.Close()
+	a.unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if terr := a.stopTracing(ctx); terr != nil {
+		a.log.Warn("flush traces", "err", terr)
+	}
+	return err
 }

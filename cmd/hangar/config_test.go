@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -44,6 +45,29 @@ func TestParseConfig(t *testing.T) {
 			env:  map[string]string{"HANGAR_ADDR": "", "HANGAR_LOG_LEVEL": ""},
 			want: defaults,
 		},
+		{
+			name: "anthropic engine remote",
+			env: map[string]string{"HANGAR_CMA_URL": "http://127.0.0.1:4001", "HANGAR_CMA_API_KEY": "ck", "ANTHROPIC_API_KEY": "ak",
+				"HANGAR_CMA_ENVIRONMENT_ID": "env_1", "HANGAR_CMA_AGENT_ENGINE": "claude"},
+			want: func() Config {
+				c := defaults
+				c.UpstreamKey, c.CMAURL, c.CMAKey, c.CMAEnvironmentID, c.CMAAgentEngine = "ak", "http://127.0.0.1:4001", "ck", "env_1", "claude"
+				return c
+			}(),
+		},
+		{name: "bad HANGAR_CMA_URL", env: map[string]string{"HANGAR_CMA_URL": "ftp://x"}, wantErr: "HANGAR_CMA_URL"},
+		{
+			name: "durability flags over environment",
+			args: []string{"--shutdown-grace", "5s"},
+			env:  map[string]string{"HANGAR_SHUTDOWN_GRACE": "1m", "HANGAR_LEASE_TTL": "3s"},
+			want: func() Config {
+				c := defaults
+				c.ShutdownGrace, c.LeaseTTL = 5*time.Second, 3*time.Second
+				return c
+			}(),
+		},
+		{name: "bad HANGAR_LEASE_TTL", env: map[string]string{"HANGAR_LEASE_TTL": "soon"}, wantErr: "HANGAR_LEASE_TTL"},
+		{name: "bad --shutdown-grace", args: []string{"--shutdown-grace", "later"}, wantErr: "shutdown-grace"},
 		{name: "bad --log-format", args: []string{"--log-format", "xml"}, wantErr: "--log-format"},
 		{name: "bad HANGAR_LOG_FORMAT", env: map[string]string{"HANGAR_LOG_FORMAT": "yaml"}, wantErr: "--log-format"},
 		{name: "bad --log-level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},

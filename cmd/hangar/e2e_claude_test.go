@@ -84,7 +84,9 @@ func TestE2EClaudeToolRoundAndResume(t *testing.T) {
 	stream := openStream(t, testContext(t), c, sess.ID)
 
 	send(t, c, sess.ID, userMessage("TOOL:bash echo hello > out.txt"))
-	turn1 := withoutSpans(readUntil(t, stream, isIdle))
+	raw1 := readUntil(t, stream, isIdle)
+	checkUsage(t, c, sess.ID, raw1)
+	turn1 := withoutSpans(raw1)
 	wantTypes := []string{"user.message", "session.status_running", "agent.tool_use", "agent.tool_result", "agent.message", "session.status_idle"}
 	if got := eventTypes(turn1); strings.Join(got, " ") != strings.Join(wantTypes, " ") {
 		for _, ev := range turn1 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
@@ -33,6 +35,7 @@ var engineCases = []engineCase{
 	{name: "opencode", model: "claude-sonnet-4-6", shell: "bash", shellExtra: map[string]any{"description": "run the command"}},
 	{name: "codex", model: "gpt-5.1-codex"},
 	{name: "gemini", model: "gemini-2.5-flash"},
+	{name: "pi", model: "claude-sonnet-4-6", shell: "bash"},
 	{name: "factory", model: "claude-sonnet-4-6", shell: "Execute", shellExtra: map[string]any{
 		"summary": "run the command", "riskLevel": "low", "riskLevelReason": "a test command"}},
 }
@@ -104,7 +107,11 @@ func TestE2EEngines(t *testing.T) {
 			}
 			env := newEnvironment(t, c, "sandbox")
 			sess := newSession(t, c, a.ID, env.ID)
-			stream := openStream(t, testContext(t), c, sess.ID)
+			// Three turns of a Node CLI on two loaded cores can take more than
+			// testContext's minute; the stream lives for the whole story.
+			streamCtx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+			defer cancel()
+			stream := openStream(t, streamCtx, c, sess.ID)
 
 			send(t, c, sess.ID, userMessage("TOOL:bash echo written-by-"+ec.name+" > out.txt"))
 			turn1 := readUntil(t, stream, isIdle)
@@ -116,6 +123,7 @@ func TestE2EEngines(t *testing.T) {
 				logEvents(t, turn1)
 				t.Errorf("turn 1 events = %v", got)
 			}
+			checkUsage(t, c, sess.ID, turn1)
 			out, err := os.ReadFile(filepath.Join(srv.DataDir, "sandboxes", sess.ID, "workspace", "out.txt"))
 			if err != nil || strings.TrimSpace(string(out)) != "written-by-"+ec.name {
 				t.Fatalf("workspace out.txt = %q, %v", out, err)
@@ -154,6 +162,30 @@ func TestE2EEngines(t *testing.T) {
 				t.Errorf("after the interrupt: %s", idle.RawJSON())
 			}
 		})
+	}
+}
+
+// checkUsage asserts that a turn's model requests reported the fake model's token counts
+// in span.model_request_end events and that the session's usage adds them up.
+func checkUsage(t *testing.T, c anthropic.Client, sessionID string, turn []anthropic.BetaManagedAgentsStreamSessionEventsUnion) {
+	t.Helper()
+	var in, out int64
+	for _, ev := range turn {
+		if ev.Type == "span.model_request_end" {
+			in += ev.ModelUsage.InputTokens
+			out += ev.ModelUsage.OutputTokens
+		}
+	}
+	if in == 0 || out == 0 {
+		t.Errorf("the turn's span.model_request_end events report %d input and %d output tokens, want both > 0", in, out)
+		return
+	}
+	got, err := c.Beta.Sessions.Get(testContext(t), sessionID, anthropic.BetaSessionGetParams{})
+	if err != nil {
+		t.Fatalf("get session: %v", err)
+	}
+	if got.Usage.InputTokens < in || got.Usage.OutputTokens < out {
+		t.Errorf("session usage %s, want at least the spans' %d input and %d output tokens", got.JSON.Usage.Raw(), in, out)
 	}
 }
 

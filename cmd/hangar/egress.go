@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hangar-dev/hangar"
 	"github.com/hangar-dev/hangar/internal/egress"
+	"github.com/hangar-dev/hangar/internal/provider"
 	"github.com/hangar-dev/hangar/internal/runner"
 )
 
@@ -85,8 +88,12 @@ func newEgress(cfg Config, log *slog.Logger) (p *egress.Proxy, cleanup func(), e
 	return p, cleanup, nil
 }
 
-// egressAttacher adapts *egress.Proxy to runner.Egress.
-type egressAttacher struct{ p *egress.Proxy }
+// egressAttacher adapts *egress.Proxy to runner.Egress. publicURL is the server's
+// HANGAR_PUBLIC_URL ("" when unset).
+type egressAttacher struct {
+	p         *egress.Proxy
+	publicURL string
+}
 
 func (e egressAttacher) Attach(ctx context.Context, sessionID string, policy hangar.Networking, opts runner.EgressOptions) (*runner.EgressAttachment, error) {
 	a, err := e.p.Attach(ctx, sessionID, policy, egress.AttachOptions{APIKey: opts.APIKey, AuthToken: opts.AuthToken,
@@ -94,7 +101,32 @@ func (e egressAttacher) Attach(ctx context.Context, sessionID string, policy han
 	if err != nil {
 		return nil, err
 	}
-	return &runner.EgressAttachment{Socket: a.Socket, TCPAddr: a.TCPAddr, Token: a.Token, Close: a.Close}, nil
+	att := &runner.EgressAttachment{Socket: a.Socket, TCPAddr: a.TCPAddr, Token: a.Token, Close: a.Close}
+	if e.publicURL != "" {
+		att.PublicURL = strings.TrimSuffix(e.publicURL, "/") + egress.PublicPrefix
+	}
+	return att, nil
+}
+
+// withPublicEgress serves the egress proxy's public model endpoint at /egress/ in front
+// of next (outside /v1, so without the admin key: the session token is the credential),
+// when the server has a public URL; otherwise it returns next.
+func withPublicEgress(next http.Handler, p *egress.Proxy, publicURL string) http.Handler {
+	if publicURL == "" {
+		return next
+	}
+	mux := http.NewServeMux()
+	mux.Handle(egress.PublicPrefix+"/", p.PublicHandler(egress.PublicConfig{}))
+	mux.Handle("/", next)
+	return mux
 }
 
 var _ runner.Egress = egressAttacher{}
+
+// withExtraProviders registers Config.ExtraProviders' providers in r.
+func withExtraProviders(r *provider.Registry, extra func(*provider.Registry)) *provider.Registry {
+	if extra != nil {
+		extra(r)
+	}
+	return r
+}

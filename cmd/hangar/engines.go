@@ -16,6 +16,7 @@ import (
 	"github.com/hangar-dev/hangar/internal/engine/factory"
 	"github.com/hangar-dev/hangar/internal/engine/gemini"
 	"github.com/hangar-dev/hangar/internal/engine/opencode"
+	"github.com/hangar-dev/hangar/internal/engine/pi"
 )
 
 // installers are the engines `hangar engines install` knows, by name.
@@ -26,6 +27,7 @@ func installers() map[string]engine.NPMPackage {
 		"factory":  factory.NPM(),
 		"gemini":   gemini.NPM(),
 		"opencode": opencode.NPM(),
+		"pi":       pi.NPM(),
 	}
 }
 

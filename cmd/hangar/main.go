@@ -17,21 +17,36 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(os.Args[1:])
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// signalContext ends on SIGTERM, and on Ctrl-C except for the interactive commands, which
+// read Ctrl-C themselves (it interrupts the agent's turn).
+func signalContext(args []string) (context.Context, context.CancelFunc) {
+	if len(args) > 0 && interactiveCommands[args[0]] {
+		return signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	}
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 const usage = `hangar: a self-hosted server for Anthropic's Claude Managed Agents API
 
 Usage:
   hangar serve [flags]    run the API server
+  hangar quickstart       create an agent, environment and session, then chat
+  hangar chat SESSION     chat with a session in the terminal
+  hangar agents|environments|sessions|vaults|files COMMAND
+                          manage resources on a server (--url, HANGAR_URL)
+  hangar doctor           check this machine and a server, and say how to fix problems
   hangar forward [flags]  pump TCP connections to a unix socket (run inside sandboxes)
   hangar engines install NAME  install an agent CLI engine (claude) into HANGAR_CACHE_DIR
   hangar version          print the version
   hangar help             show this help
 
-Run "hangar serve --help" for the server's flags and environment variables.
+Run "hangar serve --help" for the server's flags and environment variables, and
+"hangar COMMAND --help" for any other command. docs/cli.md describes the client commands.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -57,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
+		if clientCommand(args[0]) {
+			return runClient(ctx, args, cliEnv{getenv: getenv, stdin: os.Stdin, stdout: stdout, stderr: stderr, signals: true})
+		}
 		fmt.Fprintf(stderr, "hangar: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}

@@ -13,5 +13,12 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "forward" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 	}
+	// The CLI tests run this binary as `hangar` in a pseudo-terminal (cli_pty_test.go).
+	if os.Getenv(cliExecEnv) == "1" {
+		ctx, stop := signalContext(os.Args[1:])
+		code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	os.Exit(m.Run())
 }

@@ -115,7 +115,9 @@ type Proxy struct {
 
 	mu       sync.Mutex
 	sessions map[string]*Attachment
-	closed   bool
+	// tokens indexes attached sessions by the hash of their token (PublicHandler).
+	tokens map[[32]byte]*Attachment
+	closed bool
 }
 
 // New returns a proxy. It creates Config.SocketDir (mode 0711) and removes sockets a
@@ -169,7 +171,7 @@ func New(cfg Config) (*Proxy, error) {
 			os.Remove(s)
 		}
 	}
-	return &Proxy{cfg: cfg, upstreams: ups, defaultDial: defaultDial, log: cfg.Logger, now: cfg.Clock, sessions: map[string]*Attachment{}}, nil
+	return &Proxy{cfg: cfg, upstreams: ups, defaultDial: defaultDial, log: cfg.Logger, now: cfg.Clock, sessions: map[string]*Attachment{}, tokens: map[[32]byte]*Attachment{}}, nil
 }
 
 // AttachOptions holds per-session settings of Attach.
@@ -231,6 +233,7 @@ type Attachment struct {
 	creds    credentials
 	log      *slog.Logger
 	srv      *http.Server
+	ctx      context.Context    // done when the session is detached
 	cancel   context.CancelFunc // ends the requests in flight
 	models   [numAPIs]*httputil.ReverseProxy
 	fwd      *httputil.ReverseProxy
@@ -286,6 +289,7 @@ func (p *Proxy) Attach(ctx context.Context, sessionID string, policy hangar.Netw
 	p.mu.Lock()
 	if err = check(); err == nil {
 		p.sessions[sessionID] = a
+		p.tokens[tokenKey(a.Token)] = a
 	}
 	p.mu.Unlock()
 	if err != nil {
@@ -302,7 +306,7 @@ func (a *Attachment) open() (err error) {
 	p := a.p
 	a.Token = newToken()
 	ctx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
+	a.ctx, a.cancel = ctx, cancel
 	var lns []net.Listener
 	defer func() {
 		if err != nil {
@@ -408,6 +412,9 @@ func (a *Attachment) Close() error {
 		a.p.mu.Lock()
 		if a.p.sessions[a.sessionID] == a {
 			delete(a.p.sessions, a.sessionID)
+		}
+		if k := tokenKey(a.Token); a.p.tokens[k] == a {
+			delete(a.p.tokens, k) // the token is revoked on the public endpoint too
 		}
 		a.p.mu.Unlock()
 		sent, received := a.Bytes()

@@ -157,6 +157,10 @@ type Capabilities struct {
 	Resume bool `json:"resume"`
 	// NoSandbox: the engine does not use the sandbox; the runner may pass nil.
 	NoSandbox bool `json:"no_sandbox"`
+	// InteractiveStdin: the CLI reads stdin while it runs (a stream-json, JSON-RPC or app
+	// server protocol), so it cannot run on a provider whose stdin is delivered only at
+	// close (provider Capabilities.BufferedStdin).
+	InteractiveStdin bool `json:"interactive_stdin,omitempty"`
 }
 
 // Deps are the server facilities an engine factory may use.

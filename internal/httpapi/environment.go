@@ -11,6 +11,7 @@ import (
 	"unicode"
 
 	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/provider"
 )
 
 const (
@@ -52,6 +53,9 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	if err := provider.CheckPackages(cfg.Packages); err != nil {
+		return err
+	}
 	if err := validateMetadata("metadata", req.Metadata); err != nil {
 		return err
 	}
@@ -77,7 +81,7 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) error
 	if err := s.store.CreateEnvironment(r.Context(), e); err != nil {
 		return err
 	}
-	encode(w, http.StatusOK, environmentOut(e))
+	encode(w, http.StatusOK, s.environmentView(e))
 	return nil
 }
 
@@ -97,7 +101,7 @@ func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) error 
 	}
 	out := listEnvelope[environmentWire]{Data: make([]environmentWire, 0, len(envs)), NextPage: strOrNil(res.Next)}
 	for _, e := range envs {
-		out.Data = append(out.Data, environmentOut(e))
+		out.Data = append(out.Data, s.environmentView(e))
 	}
 	encode(w, http.StatusOK, out)
 	return nil
@@ -108,7 +112,7 @@ func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	encode(w, http.StatusOK, environmentOut(e))
+	encode(w, http.StatusOK, s.environmentView(e))
 	return nil
 }
 
@@ -172,6 +176,9 @@ func (s *Server) updateEnvironment(w http.ResponseWriter, r *http.Request) error
 		if err != nil {
 			return err
 		}
+		if err := provider.CheckPackages(cfg.Packages); err != nil {
+			return err
+		}
 		e.Config = cfg
 		if e.Metadata, err = patchMetadata("metadata", e.Metadata, req.Metadata, true); err != nil {
 			return err
@@ -184,7 +191,7 @@ func (s *Server) updateEnvironment(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	encode(w, http.StatusOK, environmentOut(e))
+	encode(w, http.StatusOK, s.environmentView(e))
 	return nil
 }
 
@@ -202,7 +209,7 @@ func (s *Server) archiveEnvironment(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	encode(w, http.StatusOK, environmentOut(e))
+	encode(w, http.StatusOK, s.environmentView(e))
 	return nil
 }
 
@@ -511,6 +518,10 @@ type environmentWire struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	ArchivedAt  *time.Time        `json:"archived_at"`
+	// State and StateMessage are Hangar extensions: the build of config.packages (see
+	// environment_build.go); omitted when there is nothing to build.
+	State        string `json:"state,omitempty"`
+	StateMessage string `json:"state_message,omitempty"`
 }
 
 type configWire struct {

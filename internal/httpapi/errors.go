@@ -43,6 +43,8 @@ func statusOf(k hangar.Kind) (int, string) {
 		return http.StatusNotFound, string(k)
 	case hangar.KindConflict:
 		return http.StatusConflict, string(hangar.KindInvalidRequest)
+	case hangar.KindMemoryPathConflict, hangar.KindMemoryPrecondition:
+		return http.StatusConflict, string(k)
 	case hangar.KindTooLarge:
 		return http.StatusRequestEntityTooLarge, string(k)
 	case hangar.KindRateLimit:

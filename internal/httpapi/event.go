@@ -35,6 +35,9 @@ func (s *Server) sendEvents(w http.ResponseWriter, r *http.Request) error {
 	if sess.Status == hangar.StatusTerminated {
 		return conflictf("session %s is terminated and accepts no new events", sess.ID)
 	}
+	if err := checkBudget(sess, evs); err != nil {
+		return err
+	}
 	stored, err := s.runner().Send(r.Context(), id, s.storedEvents(evs), r.Header.Get("Idempotency-Key"))
 	if err != nil {
 		return err
@@ -53,9 +56,12 @@ func (s *Server) storedEvents(evs []clientEvent) []hangar.Event {
 	out := make([]hangar.Event, len(evs))
 	for i, ev := range evs {
 		out[i] = hangar.Event{ID: s.newID(hangar.PrefixEvent), Type: ev.Type, Body: ev.Body}
-		if ev.Type == hangar.EventUserCustomToolResult {
+		if ev.Type == hangar.EventUserCustomToolResult || ev.Type == hangar.EventUserDefineOutcome {
 			now := s.now()
 			out[i].ProcessedAt = &now
+		}
+		if ev.Type == hangar.EventUserDefineOutcome {
+			out[i].Body = withOutcomeID(ev.Body, s.newID(hangar.PrefixOutcome))
 		}
 	}
 	return out

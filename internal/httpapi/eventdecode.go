@@ -47,10 +47,11 @@ var sendableEvents = []string{
 	hangar.EventUserInterrupt,
 	hangar.EventUserToolConfirmation,
 	hangar.EventUserCustomToolResult,
+	hangar.EventUserDefineOutcome,
 }
 
 // initialEvents are the event types initial_events of a new session accepts.
-var initialEvents = []string{hangar.EventUserMessage}
+var initialEvents = []string{hangar.EventUserMessage, hangar.EventUserDefineOutcome}
 
 // validateEvents validates a list of 1..50 client events at path, each of one of allowed.
 func validateEvents(path string, raws []json.RawMessage, allowed []string) ([]clientEvent, error) {
@@ -73,9 +74,8 @@ func validateEvents(path string, raws []json.RawMessage, allowed []string) ([]cl
 
 // knownLaterEvents are client event types of the contract that Hangar does not accept yet.
 var knownLaterEvents = map[string]bool{
-	"user.define_outcome": true,
-	"user.tool_result":    true,
-	"system.message":      true,
+	"user.tool_result": true,
+	"system.message":   true,
 }
 
 // decodeClientEvent validates one client event at path.
@@ -105,6 +105,8 @@ func decodeClientEvent(path string, raw json.RawMessage, allowed []string) (clie
 		body, err = decodeToolConfirmation(path, raw)
 	case hangar.EventUserCustomToolResult:
 		body, err = decodeCustomToolResult(path, raw)
+	case hangar.EventUserDefineOutcome:
+		body, err = decodeDefineOutcome(path, raw)
 	}
 	if err != nil {
 		return clientEvent{}, err

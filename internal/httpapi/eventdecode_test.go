@@ -110,7 +110,7 @@ func TestDecodeEventsInvalid(t *testing.T) {
 		{"type not a string", `{"events":[{"type":3}]}`, "events[0].type: expected string"},
 		{"agent event names its index", `{"events":[{"type":"user.interrupt"},{"type":"agent.message","content":[]}]}`, `events[1].type: "agent.message" events are emitted by the server`},
 		{"session event", `{"events":[{"type":"session.status_idle"}]}`, `events[0].type: "session.status_idle" events are emitted by the server`},
-		{"define_outcome not yet", `{"events":[{"type":"user.define_outcome","description":"x"}]}`, `events[0].type: "user.define_outcome" events are not supported here`},
+		{"tool_result not yet", `{"events":[{"type":"user.tool_result","tool_use_id":"x"}]}`, `events[0].type: "user.tool_result" events are not supported here`},
 		{"unknown type", `{"events":[{"type":"user.shout"}]}`, `events[0].type: must be one of "user.message"`},
 		{"unknown event field", `{"events":[{"type":"user.interrupt","why":"x"}]}`, "events[0].why: extra inputs are not permitted"},
 		{"message without content", `{"events":[{"type":"user.message"}]}`, "events[0].content: field required"},
@@ -163,7 +163,7 @@ func TestDecodeInitialEvents(t *testing.T) {
 	t.Parallel()
 	raw := []json.RawMessage{json.RawMessage(`{"type":"user.interrupt"}`)}
 	_, err := validateEvents("initial_events", raw, initialEvents)
-	if err == nil || !strings.Contains(err.Error(), `initial_events[0].type: "user.interrupt" events are not supported here (allowed: "user.message")`) {
+	if err == nil || !strings.Contains(err.Error(), `initial_events[0].type: "user.interrupt" events are not supported here (allowed: "user.message", "user.define_outcome")`) {
 		t.Errorf("err = %v", err)
 	}
 }

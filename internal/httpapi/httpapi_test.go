@@ -177,7 +177,7 @@ func apiError(t testing.TB, rec *httptest.ResponseRecorder, status int, errType 
 }
 
 var (
-	idPattern   = regexp.MustCompile(`\b(?:(?:agent|env|sesn|sevt|sesrsc|vlt|vcrd|file|req)_011C[A-Za-z0-9]+|page_[A-Za-z0-9_-]+)`)
+	idPattern   = regexp.MustCompile(`\b(?:(?:agent|env|sesn|sevt|sesrsc|vlt|vcrd|file|req|skill|skillver|memstore|mem|memver)_011C[A-Za-z0-9]+|page_[A-Za-z0-9_-]+)`)
 	timePattern = regexp.MustCompile(`"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})"`)
 )
 

@@ -64,6 +64,12 @@ type Config struct {
 	// Console serves every path outside /v1 and /healthz without auth: the web console
 	// (internal/console). nil leaves those paths unrouted (404).
 	Console http.Handler
+	// Builds reports and starts environment builds (internal/envbuild); nil means
+	// environments show no build state.
+	Builds Builds
+	// Providers reports the sandbox providers for GET /v1/providers (internal/runner);
+	// nil lists none.
+	Providers Providers
 }
 
 // EngineFeatures are the agent features an engine supports. cmd/hangar fills them from each

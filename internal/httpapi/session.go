@@ -71,8 +71,9 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 // newSession validates a create request and builds the session, with its agent snapshot and
 // resolved resources, plus the validated initial events (sent after the session is stored).
 func (s *Server) newSession(ctx context.Context, req *createSessionRequest) (*hangar.Session, []clientEvent, error) {
-	if !isNull(req.Budget) {
-		return nil, nil, invalidf("budget: not supported yet")
+	budget, err := parseBudget("budget", req.Budget)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := requireString("environment_id", req.EnvironmentID, 1, maxIDParamChars); err != nil {
 		return nil, nil, err
@@ -122,6 +123,7 @@ func (s *Server) newSession(ctx context.Context, req *createSessionRequest) (*ha
 		Resources:          resources,
 		VaultIDs:           vaults,
 		OutcomeEvaluations: json.RawMessage(`[]`),
+		Budget:             budget,
 		CreatedAt:          now,
 		UpdatedAt:          now,
 	}
@@ -227,11 +229,12 @@ type fileResource struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// sessionResources validates the resources param and resolves it to the stored list. Only
-// file resources are supported for now: GitHub repositories need token handling in the
-// egress proxy, and memory stores do not exist yet.
+// sessionResources validates the resources param and resolves it to the stored list: file
+// resources and GitHub repositories (session_resources.go, session_repos.go); memory
+// stores do not exist yet.
 func (s *Server) sessionResources(ctx context.Context, raws []json.RawMessage, now time.Time) (json.RawMessage, error) {
-	out := make([]fileResource, 0, len(raws))
+	out := make([]json.RawMessage, 0, len(raws))
+	files := 0
 	mounts := map[string]int{}
 	for i, raw := range raws {
 		field := "resources[" + strconv.Itoa(i) + "]"
@@ -242,53 +245,42 @@ func (s *Server) sessionResources(ctx context.Context, raws []json.RawMessage, n
 		switch typ {
 		case "file":
 		case "github_repository":
-			return nil, invalidf("%s: github_repository resources are not supported yet", field)
+			res, err := s.newRepoResource(field, raw, now)
+			if err != nil {
+				return nil, err
+			}
+			if j, dup := mounts[res.MountPath]; dup {
+				return nil, invalidf("%s.mount_path: %s is already used by resources[%d]", field, res.MountPath, j)
+			}
+			mounts[res.MountPath] = i
+			out = append(out, mustJSON(res))
+			continue
 		case "memory_store":
-			return nil, invalidf("%s: memory_store resources are not supported yet", field)
+			res, err := s.newMemoryStoreResource(ctx, field, raw, mounts) // memory_resource.go
+			if err != nil {
+				return nil, err
+			}
+			mounts[res.MountPath] = i
+			out = append(out, mustJSON(res))
+			continue
 		case "":
 			return nil, invalidf("%s.type: field required", field)
 		default:
 			return nil, invalidf("%s.type: must be one of \"file\", \"github_repository\", \"memory_store\" (got %q)", field, typ)
 		}
-		if len(out) == maxFileResources {
+		if files == maxFileResources {
 			return nil, invalidf("resources: at most %d file resources are allowed", maxFileResources)
 		}
-		var p struct {
-			Type      string  `json:"type"`
-			FileID    *string `json:"file_id"`
-			MountPath *string `json:"mount_path"`
-		}
-		if err := decodeAt(field, raw, &p); err != nil {
-			return nil, err
-		}
-		if err := requireString(field+".file_id", p.FileID, 1, maxIDParamChars); err != nil {
-			return nil, err
-		}
-		f, err := s.store.GetFile(ctx, *p.FileID)
-		if hangar.IsKind(err, hangar.KindNotFound) {
-			return nil, invalidf("%s.file_id: file %s not found", field, *p.FileID)
-		}
+		res, err := s.newFileResource(ctx, field, raw, now)
 		if err != nil {
 			return nil, err
 		}
-		mount := defaultUploadsPrefix + f.ID
-		if p.MountPath != nil {
-			if mount, err = checkMountPath(field+".mount_path", *p.MountPath); err != nil {
-				return nil, err
-			}
+		if j, dup := mounts[res.MountPath]; dup {
+			return nil, invalidf("%s.mount_path: %s is already used by resources[%d]", field, res.MountPath, j)
 		}
-		if j, dup := mounts[mount]; dup {
-			return nil, invalidf("%s.mount_path: %s is already used by resources[%d]", field, mount, j)
-		}
-		mounts[mount] = i
-		out = append(out, fileResource{
-			Type:      "file",
-			ID:        s.newID(hangar.PrefixResource),
-			FileID:    f.ID,
-			MountPath: mount,
-			CreatedAt: now,
-			UpdatedAt: now,
-		})
+		mounts[res.MountPath] = i
+		out = append(out, mustJSON(res))
+		files++
 	}
 	return mustJSON(out), nil
 }
@@ -387,8 +379,9 @@ func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) error {
 	if present(req.Agent) {
 		return invalidf("agent: updating the agent of a session is not yet supported")
 	}
-	if present(req.Budget) {
-		return invalidf("budget: not supported yet")
+	budget, err := parseBudget("budget", req.Budget)
+	if err != nil {
+		return err
 	}
 	title, titleSet, err := nullableString("title", req.Title)
 	if err != nil {
@@ -412,6 +405,13 @@ func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) error {
 		sess.Metadata = md
 		if titleSet {
 			sess.Title = title
+		}
+		if present(req.Budget) {
+			// CMA: a budget is replaced or removed, never added to a session without one.
+			if sess.Budget == nil && budget != nil {
+				return invalidf("budget: a budget can only be set when the session is created")
+			}
+			sess.Budget = budget
 		}
 		sess.UpdatedAt = now
 		return nil
@@ -492,6 +492,7 @@ type sessionWire struct {
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
 	ArchivedAt         *time.Time        `json:"archived_at"`
+	Budget             *hangar.Budget    `json:"budget,omitempty"`
 }
 
 // sessionAgentWire is the agent snapshot of a session (SessionAgent): the agent's
@@ -527,13 +528,14 @@ func sessionOut(sess *hangar.Session) *sessionWire {
 		EnvironmentID: sess.EnvironmentID,
 		Title:         sess.Title,
 		Metadata:      orEmpty(sess.Metadata),
-		Resources:     sess.Resources,
+		Resources:     publicResources(sess.Resources),
 		VaultIDs:      sess.VaultIDs,
 		Usage:         sess.Usage,
 		Stats:         sess.Stats,
 		CreatedAt:     sess.CreatedAt,
 		UpdatedAt:     sess.UpdatedAt,
 		ArchivedAt:    sess.ArchivedAt,
+		Budget:        sess.Budget,
 		Agent: sessionAgentWire{
 			Type:              "agent",
 			ID:                a.ID,

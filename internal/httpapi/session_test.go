@@ -473,8 +473,10 @@ func TestSessionCreate(t *testing.T) {
 		{"archived environment", fmt.Sprintf(`{"agent":%q,"environment_id":%q}`, a.ID, archivedEnv.ID), 400, "invalid_request_error", "is archived"},
 		{"title too long", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"title":%q}`, a.ID, env.ID, strings.Repeat("t", 501)), 400, "invalid_request_error", "title: must be at most 500 characters"},
 		{"too much metadata", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"metadata":{%s}}`, a.ID, env.ID, manyPairs(17)), 400, "invalid_request_error", "metadata: at most 16"},
-		{"github repository", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"resources":[{"type":"github_repository","url":"https://github.com/a/b","authorization_token":"ghp_x"}]}`, a.ID, env.ID), 400, "invalid_request_error", "resources[0]: github_repository resources are not supported yet"},
-		{"memory store", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"resources":[{"type":"memory_store","memory_store_id":"memstore_1"}]}`, a.ID, env.ID), 400, "invalid_request_error", "resources[0]: memory_store resources are not supported yet"},
+		{"github repository over ftp", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"resources":[{"type":"github_repository","url":"ftp://github.com/a/b","authorization_token":"ghp_x"}]}`, a.ID, env.ID), 400, "invalid_request_error", "resources[0].url: must use https"},
+		{"github repository without token", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"resources":[{"type":"github_repository","url":"https://github.com/a/b"}]}`, a.ID, env.ID), 400, "invalid_request_error", "resources[0].authorization_token"},
+		{"github repository bad commit", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"resources":[{"type":"github_repository","url":"https://github.com/a/b","authorization_token":"ghp_x","checkout":{"type":"commit","sha":"xyz"}}]}`, a.ID, env.ID), 400, "invalid_request_error", "resources[0].checkout.sha"},
+		{"memory store not found", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"resources":[{"type":"memory_store","memory_store_id":"memstore_1"}]}`, a.ID, env.ID), 400, "invalid_request_error", "resources[0].memory_store_id: memory store memstore_1 not found"},
 		{"unknown resource type", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"resources":[{"type":"disk"}]}`, a.ID, env.ID), 400, "invalid_request_error", "resources[0].type: must be one of"},
 		{"unknown file", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"resources":[{"type":"file","file_id":"file_missing"}]}`, a.ID, env.ID), 400, "invalid_request_error", "resources[0].file_id: file file_missing not found"},
 		{"file without id", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"resources":[{"type":"file"}]}`, a.ID, env.ID), 400, "invalid_request_error", "resources[0].file_id: field required"},
@@ -486,7 +488,9 @@ func TestSessionCreate(t *testing.T) {
 		{"duplicate vault", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"vault_ids":[%q,%q]}`, a.ID, env.ID, v.ID, v.ID), 400, "invalid_request_error", "vault_ids[1]"},
 		{"initial agent event", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"initial_events":[{"type":"agent.message","content":[]}]}`, a.ID, env.ID), 400, "invalid_request_error", "initial_events[0].type"},
 		{"initial interrupt", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"initial_events":[{"type":"user.interrupt"}]}`, a.ID, env.ID), 400, "invalid_request_error", "initial_events[0].type"},
-		{"budget", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"budget":{"type":"limit"}}`, a.ID, env.ID), 400, "invalid_request_error", "budget: not supported yet"},
+		{"budget without max_list_cost", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"budget":{"type":"limit"}}`, a.ID, env.ID), 400, "invalid_request_error", "budget.max_list_cost: field required"},
+		{"budget in euros", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"budget":{"type":"limit","max_list_cost":{"amount":"100","currency":"EUR"}}}`, a.ID, env.ID), 400, "invalid_request_error", "budget.max_list_cost.currency"},
+		{"budget amount not an integer", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"budget":{"type":"limit","max_list_cost":{"amount":"1.5","currency":"USD"}}}`, a.ID, env.ID), 400, "invalid_request_error", "budget.max_list_cost.amount"},
 		{"unknown field", fmt.Sprintf(`{"agent":%q,"environment_id":%q,"colour":"red"}`, a.ID, env.ID), 400, "invalid_request_error", "colour: extra inputs are not permitted"},
 	}
 	for _, tt := range errs {

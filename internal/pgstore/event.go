@@ -133,6 +133,8 @@ func (db *DB) appendTx(ctx context.Context, req hangar.AppendRequest, fnErr *err
 			SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[])`,
 			req.SessionID, seqs, ids, types, processed, bodies)
 	}
+	// Webhooks (docs/webhooks.md): the outbox rows commit or roll back with the events.
+	queueOutbox(&b, hangar.WebhookOutboxFor(req.SessionID, out, hangar.Now()), hangar.Now())
 	if req.IdempotencyKey != "" {
 		b.Queue(`INSERT INTO idempotency_keys (session_id, key, event_ids) VALUES ($1, $2, $3)`,
 			req.SessionID, req.IdempotencyKey, ids)

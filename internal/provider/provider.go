@@ -76,6 +76,9 @@ type Spec struct {
 	// Mounts are extra host paths bound into the sandbox (e.g. an engine's CLI install,
 	// read-only).
 	Mounts []Mount
+	// Layer is the environment's prebuilt package layer, as returned by the provider's
+	// Builder.Build; "" when the environment has no packages (see build.go).
+	Layer string
 }
 
 // EgressAddr is where, inside an isolated sandbox, the forwarder to the egress proxy listens.
@@ -111,6 +114,15 @@ type Capabilities struct {
 	// Isolated reports whether sandboxes are isolated from the host (false for memory and
 	// plain local processes).
 	Isolated bool `json:"isolated"`
+	// BufferedStdin reports that a process's stdin is delivered only once it is closed,
+	// because the vendor API takes a command's input up front (the command starts at
+	// Stdin().Close()): interactive stdin, such as claude's stream-json input or codex's
+	// app server, does not work.
+	BufferedStdin bool `json:"buffered_stdin,omitempty"`
+	// Remote reports that sandboxes run on another machine, which cannot reach the
+	// egress proxy's per-session socket or loopback listener: their CLIs reach the model
+	// APIs through the server's public egress endpoint (HANGAR_PUBLIC_URL + "/egress").
+	Remote bool `json:"remote,omitempty"`
 }
 
 // Deps are the server facilities a provider factory may use.

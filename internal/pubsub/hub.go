@@ -1,6 +1,10 @@
 // Package pubsub fans out live session events to subscribers inside one process. It is
 // the single-node hub behind SSE streams: publishers never block, and a subscriber that
 // falls behind is dropped (its channel closed) so it reconnects and resumes from the store.
+//
+// With several instances on PostgreSQL, internal/pgstore's Listener stands in front of the
+// hub: it is the only publisher of stored events, feeding them from the database in
+// sequence order, so the hub needs no cross-instance logic (docs/deployment.md).
 package pubsub
 
 import (

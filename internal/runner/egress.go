@@ -65,6 +65,10 @@ type EgressAttachment struct {
 	TCPAddr string
 	// Token is the session-scoped stand-in for the model API key.
 	Token string
+	// PublicURL is the base URL of the server's public egress endpoint, where sandboxes
+	// of remote providers (provider.Capabilities.Remote) reach the model APIs with Token;
+	// "" when the server has no public URL (HANGAR_PUBLIC_URL).
+	PublicURL string
 	// Close detaches the session. It may be nil.
 	Close func() error
 }
@@ -77,7 +81,10 @@ func (a *EgressAttachment) close() {
 
 // attachEgress attaches the session to the egress proxy when one is configured; nil
 // otherwise.
-func (r *Runner) attachEgress(ctx context.Context, sess *hangar.Session, env *hangar.Environment) (*EgressAttachment, error) {
+func (r *Runner) attachEgress(ctx context.Context, sess *hangar.Session, env *hangar.Environment, eng engine.Engine, caps provider.Capabilities) (*EgressAttachment, error) {
+	if err := checkPairing(sess, env, eng, caps); err != nil {
+		return nil, err
+	}
 	if r.cfg.Egress == nil {
 		return nil, nil
 	}
@@ -88,6 +95,10 @@ func (r *Runner) attachEgress(ctx context.Context, sess *hangar.Session, env *ha
 	att, err := r.cfg.Egress.Attach(ctx, sess.ID, egressPolicy(env.Config, &sess.Agent), opts)
 	if err != nil {
 		return nil, &engine.Error{Type: "unknown_error", Message: "the session's network egress could not be set up", Err: err}
+	}
+	if err := checkPublicURL(att, caps, env); err != nil {
+		att.close()
+		return nil, err
 	}
 	return att, nil
 }
@@ -240,10 +251,14 @@ func mcpHosts(raw json.RawMessage) []string {
 }
 
 // engineEgress is what the engine's CLI is told about the egress proxy: inside an isolated
-// sandbox the forwarder at provider.EgressAddr; otherwise the session's host listener.
+// sandbox the forwarder at provider.EgressAddr; on a remote machine the server's public
+// endpoint (model APIs only: see remote.go); otherwise the session's host listener.
 func engineEgress(att *EgressAttachment, caps provider.Capabilities) engine.Egress {
 	if att == nil {
 		return engine.Egress{}
+	}
+	if caps.Remote {
+		return remoteEgress(att)
 	}
 	addr := att.TCPAddr
 	if caps.Isolated {

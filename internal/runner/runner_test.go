@@ -32,6 +32,8 @@ type env struct {
 	fake   *enginetest.Scripted
 	mem    *memory.Provider
 	envID  string
+	// tune, when set, adjusts the runner's config (leases, instance).
+	tune func(*runner.Config)
 }
 
 type option func(*env)
@@ -71,16 +73,29 @@ func newEnv(t *testing.T, opts ...option) *env {
 // start builds and starts the runner.
 func (e *env) start() *runner.Runner {
 	e.t.Helper()
+	e.runner = e.startAnother()
+	return e.runner
+}
+
+// startAnother builds and starts a runner on the env's store that the env does not keep
+// as e.runner (a second instance); it is closed when the test ends.
+func (e *env) startAnother() *runner.Runner {
+	e.t.Helper()
 	engines := engine.NewRegistry()
 	engines.Register("scripted", scripted.New)
 	engines.Register("fake", func(json.RawMessage, engine.Deps) (engine.Engine, error) { return e.fake, nil })
 	providers := provider.NewRegistry()
 	providers.Register("memory", func(json.RawMessage, provider.Deps) (provider.Provider, error) { return e.mem, nil })
-	e.runner = runner.New(runner.Config{Store: e.store, Hub: e.hub, Engines: engines, Providers: providers})
-	if err := e.runner.Start(e.ctx); err != nil {
+	cfg := runner.Config{Store: e.store, Hub: e.hub, Engines: engines, Providers: providers}
+	if e.tune != nil {
+		e.tune(&cfg)
+	}
+	r := runner.New(cfg)
+	if err := r.Start(e.ctx); err != nil {
 		e.t.Fatalf("start runner: %v", err)
 	}
-	return e.runner
+	e.t.Cleanup(r.Close)
+	return r
 }
 
 // session creates a session of an agent on engine eng with metadata and tools.
@@ -690,7 +705,8 @@ func TestRecoverAtStart(t *testing.T) {
 	e := newEnv(t)
 	inFlight := e.session("scripted", nil, "")
 	neverStarted := e.session("scripted", nil, "")
-	nothingLeft := e.session("scripted", nil, "")
+	cutAfterIdle := e.session("scripted", nil, "")
+	retried := e.session("scripted", nil, "")
 
 	now := hangar.Now()
 	processed := func(ev hangar.Event) hangar.Event { ev.ProcessedAt = &now; return ev }
@@ -700,21 +716,37 @@ func TestRecoverAtStart(t *testing.T) {
 		{SessionID: inFlight, Events: []hangar.Event{processed(userMessage("lost")), processed(clientEvent(hangar.EventStatusRunning, nil)), userMessage("queued")}, Mutate: setRunning},
 		// A message accepted (processed on receipt) whose turn never emitted status_running.
 		{SessionID: neverStarted, Events: []hangar.Event{processed(userMessage("accepted"))}, Mutate: setRunning},
-		// A finished turn whose final status_idle was lost.
-		{SessionID: nothingLeft, Events: []hangar.Event{processed(userMessage("done")), processed(clientEvent(hangar.EventStatusRunning, nil))}, Mutate: setRunning},
+		// A second turn cut after a first one ended.
+		{SessionID: cutAfterIdle, Events: []hangar.Event{
+			processed(userMessage("first")), processed(clientEvent(hangar.EventStatusRunning, nil)), processed(clientEvent(hangar.EventStatusIdle, nil)),
+			processed(userMessage("second")), processed(clientEvent(hangar.EventStatusRunning, nil)),
+		}, Mutate: setRunning},
+		// A turn already retried once (by the watchdog or a takeover) and cut again.
+		{SessionID: retried, Events: []hangar.Event{
+			processed(userMessage("again")), processed(clientEvent(hangar.EventStatusRunning, nil)),
+			processed(clientEvent(hangar.EventSessionError, nil)), processed(clientEvent(hangar.EventStatusRescheduled, nil)),
+			processed(clientEvent(hangar.EventStatusRunning, nil)),
+		}, Mutate: setRunning},
 	} {
 		if _, _, err := e.store.AppendEvents(e.ctx, req); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s1, s2 := e.subscribe(inFlight), e.subscribe(neverStarted)
+	s1, s2, s3, s4 := e.subscribe(inFlight), e.subscribe(neverStarted), e.subscribe(cutAfterIdle), e.subscribe(retried)
 	e.start()
 
+	// The cut turn runs again once, announced, then the queued one.
 	got := withoutSpans(s1.until(hangar.EventStatusIdle))
-	if want := []string{"session.error", "session.status_idle"}; !slices.Equal(types(got), want) {
+	if want := []string{"session.error", "session.status_rescheduled", "session.status_running", "agent.message", "session.status_idle"}; !slices.Equal(types(got), want) {
 		t.Fatalf("recovery events %v, want %v", types(got), want)
 	}
-	if sr := stopReason(t, got[1]); sr.Type != "retries_exhausted" {
+	if rs := field[hangar.SessionError](t, got[0], "error").RetryStatus.Type; rs != "retrying" {
+		t.Errorf("retry_status %q, want retrying", rs)
+	}
+	if txt := text(t, got[3]); txt != "echo: lost" {
+		t.Errorf("retried turn said %q", txt)
+	}
+	if sr := stopReason(t, got[4]); sr.Type != "end_turn" {
 		t.Errorf("stop_reason %+v", sr)
 	}
 	next := withoutSpans(s1.until(hangar.EventStatusIdle))
@@ -738,11 +770,24 @@ func TestRecoverAtStart(t *testing.T) {
 		t.Errorf("never-started turn said %q", txt)
 	}
 
-	if st := e.get(nothingLeft); st.Status != hangar.StatusIdle {
-		t.Errorf("running session with nothing left is %q after recovery, want idle", st.Status)
+	got = withoutSpans(s3.until(hangar.EventStatusIdle))
+	if want := []string{"session.error", "session.status_rescheduled", "session.status_running", "agent.message", "session.status_idle"}; !slices.Equal(types(got), want) {
+		t.Fatalf("second turn cut: %v, want %v", types(got), want)
 	}
-	if evs := e.list(nothingLeft); evs[len(evs)-1].Type != hangar.EventStatusIdle {
-		t.Errorf("last event %s, want session.status_idle", evs[len(evs)-1].Type)
+	if txt := text(t, got[3]); txt != "echo: second" {
+		t.Errorf("retried second turn said %q", txt)
+	}
+
+	// Retries exhausted: the turn is abandoned.
+	got = s4.until(hangar.EventStatusIdle)
+	if want := []string{"session.error", "session.status_idle"}; !slices.Equal(types(got), want) {
+		t.Fatalf("cut retried turn: %v, want %v", types(got), want)
+	}
+	if sr := stopReason(t, got[1]); sr.Type != "retries_exhausted" {
+		t.Errorf("stop_reason %+v", sr)
+	}
+	if st := e.get(retried); st.Status != hangar.StatusIdle {
+		t.Errorf("abandoned session is %q, want idle", st.Status)
 	}
 }
 

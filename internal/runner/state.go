@@ -47,6 +47,20 @@ type session struct {
 	// is the token of the session's last run (engine.EventResume).
 	turns  int
 	resume string
+
+	// leased is true while this runner holds the session's lease (see lease.go): only
+	// then does it run the session's turns, and queue, turnActive and active may be set.
+	leased bool
+	// leaseGen orders lease acquisitions (Runner.leaseGen when acquired; see renew).
+	leaseGen uint64
+	// attempts is how many runs the turn of queue[0] already had (a turn cut by a crash
+	// and retried after a takeover starts at 1).
+	attempts int
+	// runtime is the session's stored runtime state, as last read or written.
+	runtime hangar.SessionRuntime
+	// handled holds the IDs of client events this runner's Send already dispatched, while
+	// follow runs (nil otherwise): follow skips them when they come back live.
+	handled map[string]struct{}
 }
 
 // pending is an emitted event awaiting the client.

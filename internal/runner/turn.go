@@ -18,27 +18,50 @@ func (r *Runner) startLoop(st *session) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	st.active, st.done, st.cancel = true, make(chan struct{}), cancel
 	r.wg.Add(1)
+	r.loops.Add(1)
+	if r.cfg.Events != nil {
+		// Seeded with the queue: those messages may still come back live.
+		st.handled = map[string]struct{}{}
+		for _, q := range st.queue {
+			st.handled[q.ID] = struct{}{}
+		}
+		events, unsubscribe := r.cfg.Events.Subscribe(st.id)
+		r.wg.Add(1)
+		go r.follow(ctx, st, events, unsubscribe)
+	}
 	go r.loop(ctx, st, st.done)
 }
 
-// loop runs the session's queued turns in order and exits when the queue is empty.
+// loop runs the session's queued turns in order while it holds the session's lease, and
+// exits, releasing the lease, when the queue is empty or the runner drains (queued
+// messages then stay unprocessed in the store for the next owner).
 func (r *Runner) loop(ctx context.Context, st *session, done chan struct{}) {
 	defer r.wg.Done()
+	defer r.loops.Done()
 	defer close(done)
 	for {
 		st.mu.Lock()
-		if ctx.Err() != nil || st.deleted || len(st.queue) == 0 {
-			st.active = false
+		if ctx.Err() != nil || st.deleted || !st.leased || len(st.queue) == 0 || r.draining.Load() {
+			released := false
+			if ctx.Err() == nil {
+				st.queue, st.attempts = nil, 0
+				released = st.leased
+				r.releaseLocked(ctx, st)
+			}
+			st.active, st.handled = false, nil
 			st.cancel()
 			st.mu.Unlock()
+			if released && r.cfg.Events != nil {
+				r.recheck(st)
+			}
 			return
 		}
-		msg := st.queue[0]
-		st.queue = st.queue[1:]
+		msg, attempts := st.queue[0], st.attempts
+		st.queue, st.attempts = st.queue[1:], 0
 		st.turnActive, st.interrupt = true, false
 		st.mu.Unlock()
 
-		r.turn(ctx, st, msg)
+		r.turn(ctx, st, msg, attempts)
 
 		st.mu.Lock()
 		st.turnActive, st.interrupt = false, false
@@ -50,15 +73,25 @@ func (r *Runner) loop(ctx context.Context, st *session, done chan struct{}) {
 
 // turn is one user.message turn: status_running, the engine run with its events, tool
 // round trips, and the final status_idle. A run the watchdog finds hung is stopped and,
-// while retries remain, started again from the same message (see watchdog.go).
-func (r *Runner) turn(ctx context.Context, st *session, msg hangar.Event) {
+// while retries remain, started again from the same message (see watchdog.go). attempts
+// counts the runs the turn already had (before a takeover: see recover.go).
+func (r *Runner) turn(ctx context.Context, st *session, msg hangar.Event, attempts int) {
 	log := r.log.With("session", st.id, "message", msg.ID)
-	t := &turn{r: r, st: st, ids: map[string]string{}, since: r.now()}
+	t := &turn{r: r, st: st, ids: map[string]string{}, since: r.now(), start: r.now(), end: TurnEnd{Outcome: "stopped"}}
+	if r.cfg.Tracer != nil {
+		var end func(TurnEnd)
+		ctx, end = r.cfg.Tracer.StartTurn(ctx, st.id, msg.ID)
+		defer func() { end(t.end) }()
+	}
 
+	if attempts == 0 && t.budgetBlocked(ctx, msg) {
+		return
+	}
 	st.mu.Lock()
 	resume := st.resume
 	st.mu.Unlock()
-	for attempt := 0; ; attempt++ {
+	for attempt := attempts; ; attempt++ {
+		t.end.Attempts = attempt + 1
 		sess, err := t.running(ctx, msg, attempt == 0)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -71,6 +104,11 @@ func (r *Runner) turn(ctx context.Context, st *session, msg hangar.Event) {
 			return
 		}
 		if !res.hung || res.interrupted {
+			r.syncOutputs(ctx, st)
+			r.syncMemoryOut(ctx, st.id)
+			if t.outcome(ctx, msg, res) { // outcome.go: graded, and continued or ended
+				return
+			}
 			t.finish(ctx, msg, res.err, res.interrupted)
 			return
 		}
@@ -103,7 +141,7 @@ func (t *turn) running(ctx context.Context, msg hangar.Event, first bool) (hanga
 		}
 	}
 	var sess hangar.Session
-	_, _, err := r.appendLocked(ctx, st, []hangar.Event{r.newEvent(hangar.EventStatusRunning, nil)}, "", func(s *hangar.Session) error {
+	err := r.appendTurnLocked(ctx, st, []hangar.Event{r.newEvent(hangar.EventStatusRunning, nil)}, func(s *hangar.Session) error {
 		s.Status = hangar.StatusRunning
 		sess = *s
 		return nil
@@ -217,6 +255,15 @@ func (r *Runner) startRun(ctx context.Context, st *session, sess *hangar.Session
 		if sb, err = r.sandbox(ctx, st, sess, eng); err != nil {
 			return nil, err
 		}
+		if err := r.mountResources(ctx, sess, sb); err != nil {
+			return nil, err
+		}
+		if err := r.installSkills(ctx, sess, sb); err != nil {
+			return nil, err
+		}
+		if err := r.syncMemoryIn(ctx, sess); err != nil {
+			return nil, err
+		}
 	}
 	turns, err := r.turnCount(ctx, st, msg)
 	if err != nil {
@@ -241,7 +288,16 @@ type mounter interface {
 	Mounts() []provider.Mount
 }
 
-// sandbox returns the session's sandbox, creating it on first use with the mounts eng needs.
+// sandbox returns the session's sandbox: the one this runner holds, else the one the
+// session's runtime state names, reattached (Provider.Recover), else a new one with the
+// mounts eng needs. Its handle is stored with the session, so a runner on another
+// instance, or after a restart, finds it.
+//
+// A sandbox is reattached only when the session's egress attachment has no unix socket:
+// the socket's path is new in every process, and a reattached sandbox would still point
+// at the old one. Such sandboxes are created again instead, which keeps their state when
+// the provider keys it by session (local: the session's HOME and workspace under the data
+// dir), so the CLI's conversation files survive either way.
 func (r *Runner) sandbox(ctx context.Context, st *session, sess *hangar.Session, eng engine.Engine) (provider.Sandbox, error) {
 	st.mu.Lock()
 	sb := st.sandbox
@@ -253,13 +309,22 @@ func (r *Runner) sandbox(ctx context.Context, st *session, sess *hangar.Session,
 	if err != nil {
 		return nil, err
 	}
-	p, err := r.providerFor(env.Config.Provider)
+	name, p, err := r.providerFor(env.Config.Provider)
 	if err != nil {
 		return nil, err
 	}
-	att, err := r.attachEgress(ctx, sess, env)
+	att, err := r.attachEgress(ctx, sess, env, eng, p.Capabilities())
 	if err != nil {
 		return nil, err
+	}
+	st.mu.Lock()
+	rt := st.runtime
+	st.mu.Unlock()
+	if rt.Provider == name && len(rt.Sandbox) > 0 && (att == nil || att.Socket == "") && p.Capabilities().Recover {
+		if sb, err = p.Recover(ctx, provider.Handle(rt.Sandbox)); err != nil {
+			sb = nil
+			r.log.Info("sandbox not recovered; creating a new one", "session", sess.ID, "err", err)
+		}
 	}
 	spec := provider.Spec{SessionID: sess.ID, Environment: env.Config, WorkDir: r.cfg.WorkDir, HomeDir: r.cfg.HomeDir}
 	if att != nil {
@@ -268,14 +333,30 @@ func (r *Runner) sandbox(ctx context.Context, st *session, sess *hangar.Session,
 	if m, ok := eng.(mounter); ok {
 		spec.Mounts = m.Mounts()
 	}
-	sb, err = p.Create(ctx, spec)
-	if err != nil {
-		att.close()
-		return nil, &engine.Error{Type: "unknown_error", Message: "the session's sandbox could not be created", Err: err}
+	spec.Mounts = append(spec.Mounts, r.sessionFileMounts(sess.ID)...)
+	spec.Mounts = append(spec.Mounts, r.memoryMounts(sess)...)
+	if sb == nil {
+		if spec.Layer, err = r.layer(ctx, env); err != nil {
+			att.close()
+			return nil, err
+		}
+	}
+	if sb == nil {
+		if sb, err = p.Create(ctx, spec); err != nil {
+			att.close()
+			return nil, &engine.Error{Type: "unknown_error", Message: "the session's sandbox could not be created", Err: err}
+		}
 	}
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	st.sandbox, st.egress, st.egressSpec = sb, att, engineEgress(att, p.Capabilities())
-	st.mu.Unlock()
+	rt = st.runtime
+	rt.Provider, rt.Sandbox = name, sb.Handle()
+	if err := r.store.SetSessionRuntime(ctx, st.id, rt); err != nil {
+		r.log.Warn("store sandbox handle", "session", st.id, "err", err)
+	} else {
+		st.runtime = rt
+	}
 	return sb, nil
 }
 
@@ -331,8 +412,14 @@ type turn struct {
 	st *session
 	// ids maps engine-local event IDs to stored IDs.
 	ids map[string]string
-	// since is when the session last went running (for Stats.ActiveSeconds).
+	// since is when the session last went running (for Stats.ActiveSeconds); start is
+	// when the turn started (for Metrics).
 	since time.Time
+	start time.Time
+	// end is how the turn ended (for Tracer), set by finish.
+	end TurnEnd
+	// budget is set once the session's budget stopped the turn (budget.go).
+	budget bool
 }
 
 // refFields names the body field that carries the stored ID of Event.Ref, by type.
@@ -376,7 +463,7 @@ func (t *turn) record(ctx context.Context, ev engine.Event) error {
 		goIdle = true
 	}
 	now := t.r.now()
-	_, _, err = t.r.appendLocked(ctx, st, evs, "", func(s *hangar.Session) error {
+	err = t.r.appendTurnLocked(ctx, st, evs, func(s *hangar.Session) error {
 		if ev.Usage != nil {
 			s.Usage.Add(*ev.Usage)
 		}
@@ -388,6 +475,9 @@ func (t *turn) record(ctx context.Context, ev engine.Event) error {
 	})
 	if err != nil && ev.RequiresAction {
 		st.removePending(out.ID)
+	}
+	if err == nil && ev.Usage != nil {
+		t.checkBudget(ctx)
 	}
 	return err
 }
@@ -436,7 +526,7 @@ func (t *turn) answer(ctx context.Context, run engine.Run, a answer) {
 		ev = t.r.idleEvent(hangar.StopReason{Type: "requires_action", EventIDs: append([]string(nil), st.order...)})
 		status = hangar.StatusIdle
 	}
-	if _, _, err := t.r.appendLocked(ctx, st, []hangar.Event{ev}, "", func(s *hangar.Session) error {
+	if err := t.r.appendTurnLocked(ctx, st, []hangar.Event{ev}, func(s *hangar.Session) error {
 		s.Status = status
 		return nil
 	}); err != nil && ctx.Err() == nil {
@@ -466,6 +556,7 @@ func (t *turn) finish(ctx context.Context, msg hangar.Event, runErr error, inter
 		}
 		st.queue = nil
 	}
+	evs = t.budgetIdle(evs)
 	now := r.now()
 	if len(processed) > 0 {
 		if err := r.store.MarkProcessed(ctx, st.id, processed, now); err != nil {
@@ -475,7 +566,19 @@ func (t *turn) finish(ctx context.Context, msg hangar.Event, runErr error, inter
 	if st.turns >= 0 {
 		st.turns += 1 + len(processed)
 	}
-	if _, _, err := r.appendLocked(ctx, st, evs, "", func(s *hangar.Session) error {
+	// The next turn resumes the CLI conversation from where this one left it, on any
+	// instance: store the token before the turn ends, so a turn that is retried after a
+	// crash resumes from the token its first run started with.
+	if st.resume != st.runtime.Resume {
+		rt := st.runtime
+		rt.Resume = st.resume
+		if err := r.store.SetSessionRuntime(ctx, st.id, rt); err != nil {
+			r.log.Error("store resume token", "session", st.id, "err", err)
+		} else {
+			st.runtime = rt
+		}
+	}
+	if err := r.appendTurnLocked(ctx, st, evs, func(s *hangar.Session) error {
 		if s.Status == hangar.StatusRunning {
 			s.Stats.ActiveSeconds += now.Sub(t.since).Seconds()
 		}
@@ -483,5 +586,16 @@ func (t *turn) finish(ctx context.Context, msg hangar.Event, runErr error, inter
 		return nil
 	}); err != nil && ctx.Err() == nil {
 		r.log.Error("end turn", "session", st.id, "err", err)
+	}
+	outcome := "end_turn"
+	switch {
+	case interrupted:
+		outcome = "interrupted"
+	case runErr != nil:
+		outcome = "error"
+	}
+	t.end.Outcome, t.end.Err = outcome, runErr
+	if r.cfg.Metrics != nil {
+		r.cfg.Metrics.TurnEnded(outcome, now.Sub(t.start))
 	}
 }

@@ -112,7 +112,7 @@ func (t *turn) reschedule(ctx context.Context, resume string) (interrupted bool,
 	he := r.hungError("; retrying")
 	evs := []hangar.Event{r.retryEvent(he.Type, he.Message, "retrying"), r.newEvent(hangar.EventStatusRescheduled, nil)}
 	now := r.now()
-	if _, _, err := r.appendLocked(ctx, st, evs, "", func(s *hangar.Session) error {
+	if err := r.appendTurnLocked(ctx, st, evs, func(s *hangar.Session) error {
 		if s.Status == hangar.StatusRunning {
 			s.Stats.ActiveSeconds += now.Sub(t.since).Seconds()
 		}

@@ -32,6 +32,11 @@ func (db *DB) AppendEvents(ctx context.Context, req hangar.AppendRequest) ([]han
 		if err := decode(data, s); err != nil {
 			return err
 		}
+		if req.LeaseOwner != "" {
+			if err := checkLease(ctx, tx, req.SessionID, req.LeaseOwner); err != nil {
+				return err
+			}
+		}
 		if req.IdempotencyKey != "" {
 			var ids string
 			switch err := tx.queryRow(ctx, `SELECT event_ids FROM idempotency_keys WHERE session_id = ? AND key = ?`,
@@ -74,6 +79,10 @@ func (db *DB) AppendEvents(ctx context.Context, req hangar.AppendRequest) ([]han
 				return err
 			}
 			out[i], ids[i] = e, e.ID
+		}
+		// Webhooks (docs/webhooks.md): the outbox rows commit or roll back with the events.
+		if err := insertOutbox(ctx, tx, hangar.WebhookOutboxFor(req.SessionID, out, hangar.Now()), hangar.Now()); err != nil {
+			return err
 		}
 		if req.IdempotencyKey != "" {
 			enc, err := encode(ids)

@@ -114,6 +114,9 @@ func (db *DB) DeleteSession(ctx context.Context, id string) error {
 		if _, err := tx.exec(ctx, `DELETE FROM idempotency_keys WHERE session_id = ?`, id); err != nil {
 			return err
 		}
+		if _, err := tx.exec(ctx, `DELETE FROM session_leases WHERE session_id = ?`, id); err != nil {
+			return err
+		}
 		res, err := tx.exec(ctx, `DELETE FROM sessions WHERE id = ?`, id)
 		if err != nil {
 			return err

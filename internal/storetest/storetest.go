@@ -39,6 +39,15 @@ func Run(t *testing.T, open func(t *testing.T) hangar.Store) {
 		{"Vaults", testVaults},
 		{"Credentials", testCredentials},
 		{"Files", testFiles},
+		{"Skills", testSkills},
+		{"Memory", testMemory},
+		{"Runtime", testRuntime},
+		{"Leases", testLeases},
+		{"LeaseRace", testLeaseRace},
+		{"LeaseFence", testLeaseFence},
+		{"OrphanedSessions", testOrphanedSessions},
+		{"Webhooks", testWebhooks},
+		{"Deployments", testDeployments},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -120,7 +120,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Errorf("New(nil) = %v", err)
 	}
 	caps := mustNew(t, `{}`).Capabilities()
-	if want := (engine.Capabilities{ToolConfirmation: true, Interrupt: true, Resume: true}); caps != want {
+	if want := (engine.Capabilities{ToolConfirmation: true, Interrupt: true, Resume: true, InteractiveStdin: true}); caps != want {
 		t.Errorf("Capabilities = %+v, want %+v", caps, want)
 	}
 }

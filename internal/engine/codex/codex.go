@@ -94,7 +94,7 @@ func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 
 // Capabilities implements engine.Engine.
 func (e *Engine) Capabilities() engine.Capabilities {
-	return engine.Capabilities{ToolConfirmation: true, Interrupt: true, Resume: true}
+	return engine.Capabilities{ToolConfirmation: true, Interrupt: true, Resume: true, InteractiveStdin: true}
 }
 
 // cli returns the CLI's binary as configured.

@@ -89,7 +89,7 @@ func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 // Capabilities implements engine.Engine. Custom tools and tool confirmation go through
 // Hangar's bridge extension (bridge.go).
 func (e *Engine) Capabilities() engine.Capabilities {
-	return engine.Capabilities{Interrupt: true, Resume: true, CustomTools: true, ToolConfirmation: true}
+	return engine.Capabilities{Interrupt: true, Resume: true, CustomTools: true, ToolConfirmation: true, InteractiveStdin: true}
 }
 
 // entry returns the host path of the CLI's entry point.

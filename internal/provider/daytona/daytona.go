@@ -98,7 +98,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 // and start again with their files, and egress can be blocked or limited to CIDRs.
 // Isolated: each sandbox is its own container/VM on Daytona's runners.
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{Recover: true, Files: true, Signals: true, Network: true, Isolated: true, BufferedStdin: true}
+	return provider.Capabilities{Recover: true, Files: true, Signals: true, Network: true, Isolated: true, BufferedStdin: true, Remote: true}
 }
 
 type sandboxJSON struct {

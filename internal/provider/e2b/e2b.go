@@ -96,7 +96,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 // filesystem) and resumes by ID, and enforces egress rules. Isolated: each sandbox is a
 // Firecracker microVM.
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{Recover: true, Files: true, Signals: true, Network: true, Isolated: true}
+	return provider.Capabilities{Recover: true, Files: true, Signals: true, Network: true, Isolated: true, Remote: true}
 }
 
 // sandboxJSON is E2B's Sandbox / SandboxDetail schema (the fields Hangar reads).

@@ -97,7 +97,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 // resume; no network policy; stdin buffered and output not streamed. Isolated:
 // Firecracker microVMs.
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{Recover: true, Files: true, Signals: true, Isolated: true, BufferedStdin: true}
+	return provider.Capabilities{Recover: true, Files: true, Signals: true, Isolated: true, BufferedStdin: true, Remote: true}
 }
 
 type machineJSON struct {

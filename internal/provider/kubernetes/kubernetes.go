@@ -263,7 +263,7 @@ func orDefault(s, def string) string {
 func (p *Provider) Capabilities() provider.Capabilities { return capabilities() }
 
 func capabilities() provider.Capabilities {
-	return provider.Capabilities{Recover: true, Files: true, Signals: true, Isolated: true}
+	return provider.Capabilities{Recover: true, Files: true, Signals: true, Isolated: true, Remote: true}
 }
 
 // Check implements provider.Checker: it lists (at most one of) the namespace's pods, which
@@ -305,11 +305,9 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 	if n := spec.Environment.Networking; n != nil && n.Type == "limited" {
 		return nil, hangar.Errorf(hangar.KindInvalidRequest, "the kubernetes provider does not enforce networking \"limited\" yet (pods get the cluster network)")
 	}
-	if spec.EgressSocket != "" {
-		// The session's egress proxy listens on a unix socket of this Hangar host, which a
-		// pod on another node cannot reach; see docs/sandboxes.md ("Egress").
-		return nil, hangar.Errorf(hangar.KindInvalidRequest, "the kubernetes provider cannot reach the session's egress proxy yet (a host unix socket); run Hangar without the egress proxy for this provider or use another provider")
-	}
+	// spec.EgressSocket is a unix socket of the Hangar host, which a pod on another node
+	// cannot reach: the provider is Remote, so the runner gives the pod's CLI the server's
+	// public egress endpoint instead (docs/egress.md, "Remote sandboxes").
 	var set Settings
 	if err := decodeStrict(spec.Environment.Sandbox, &set); err != nil {
 		return nil, &hangar.Error{Kind: hangar.KindInvalidRequest, Message: fmt.Sprintf("environment sandbox settings for the kubernetes provider: %v", err), Err: err}

@@ -312,7 +312,6 @@ func TestCreateErrors(t *testing.T) {
 		{"no session", provider.Spec{}, hangar.KindInvalidRequest},
 		{"bad session", provider.Spec{SessionID: "a/b"}, hangar.KindInvalidRequest},
 		{"limited networking", provider.Spec{SessionID: "s", Environment: hangar.EnvironmentConfig{Networking: &hangar.Networking{Type: "limited"}}}, hangar.KindInvalidRequest},
-		{"egress socket", provider.Spec{SessionID: "s", EgressSocket: "/run/egress.sock"}, hangar.KindInvalidRequest},
 		{"unknown setting", provider.Spec{SessionID: "s", Environment: hangar.EnvironmentConfig{Sandbox: json.RawMessage(`{"pids":3}`)}}, hangar.KindInvalidRequest},
 		{"negative memory", provider.Spec{SessionID: "s", Environment: hangar.EnvironmentConfig{Sandbox: json.RawMessage(`{"memory_mb":-1}`)}}, hangar.KindInvalidRequest},
 		{"reserved work dir", provider.Spec{SessionID: "s", WorkDir: "/etc/x"}, hangar.KindInvalidRequest},

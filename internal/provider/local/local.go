@@ -204,6 +204,7 @@ type handle struct {
 	Limits       Limits           `json:"limits"`
 	EgressSocket string           `json:"egress_socket,omitempty"`
 	Mounts       []provider.Mount `json:"mounts,omitempty"`
+	Layer        string           `json:"layer,omitempty"` // host dir mounted at layerPath (build.go)
 }
 
 // systemDir, under the state dir, holds the passwd, group and hosts files bound into every
@@ -235,8 +236,12 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 		Limits:       limits,
 		EgressSocket: spec.EgressSocket,
 		Mounts:       spec.Mounts,
+		Layer:        spec.Layer,
 	}
 	if err := h.validate(); err != nil {
+		return nil, err
+	}
+	if err := p.checkLayer(h.Layer); err != nil {
 		return nil, err
 	}
 	for _, d := range []string{h.workspace(), h.home()} {
@@ -266,6 +271,9 @@ func (p *Provider) Recover(ctx context.Context, raw provider.Handle) (provider.S
 		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
 			return nil, hangar.NotFound("local sandbox", h.Session)
 		}
+	}
+	if h.Layer != "" && p.checkLayer(h.Layer) != nil {
+		return nil, hangar.NotFound("local sandbox layer", h.Session) // deleted: create again
 	}
 	sb, err := p.open(h)
 	if err != nil {

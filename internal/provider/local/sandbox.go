@@ -119,6 +119,9 @@ func (s *Sandbox) bwrapArgs(dir string, spec provider.ExecSpec) ([]string, error
 		}
 		args = append(args, flag, m.Source, m.Target)
 	}
+	if s.h.Layer != "" {
+		args = append(args, "--ro-bind", s.h.Layer, layerPath)
+	}
 	if s.h.EgressSocket != "" {
 		args = append(args,
 			"--ro-bind", s.p.forwarder, forwarderPath,
@@ -133,6 +136,11 @@ func (s *Sandbox) bwrapArgs(dir string, spec provider.ExecSpec) ([]string, error
 		"--setenv", "USER", "agent",
 		"--setenv", "LANG", "C.UTF-8",
 	)
+	if s.h.Layer != "" {
+		for _, kv := range layerEnv {
+			args = append(args, "--setenv", kv[0], kv[1])
+		}
+	}
 	for _, kv := range spec.Env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {

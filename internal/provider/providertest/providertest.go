@@ -47,7 +47,11 @@ func Run(t *testing.T, newProvider func(t *testing.T) provider.Provider) {
 
 	t.Run("exec streams stdin and stdout", func(t *testing.T) {
 		t.Parallel()
-		sb := create(t, newProvider(t))
+		prov := newProvider(t)
+		if prov.Capabilities().BufferedStdin {
+			t.Skip("provider takes stdin up front (Capabilities.BufferedStdin); see \"exec with buffered stdin\"")
+		}
+		sb := create(t, prov)
 		p, err := sb.Exec(ctx(t), provider.ExecSpec{Args: []string{"cat"}})
 		if err != nil {
 			t.Fatalf("Exec: %v", err)
@@ -68,6 +72,15 @@ func Run(t *testing.T, newProvider func(t *testing.T) provider.Provider) {
 		}
 		if code, err := p.Wait(); err != nil || code != 0 {
 			t.Errorf("Wait = %d, %v", code, err)
+		}
+	})
+
+	t.Run("exec with buffered stdin", func(t *testing.T) {
+		t.Parallel()
+		sb := create(t, newProvider(t))
+		out, code := run(t, sb, "one\ntwo\n", "cat")
+		if out != "one\ntwo\n" || code != 0 {
+			t.Errorf("cat = %q exit %d, want %q exit 0", out, code, "one\ntwo\n")
 		}
 	})
 

@@ -75,7 +75,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 // sessions can be killed, sprites persist (they hibernate when idle) so Recover
 // reattaches by name, and egress is filtered by domain. Isolated: Firecracker microVMs.
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{Recover: true, Files: true, Signals: true, Network: true, Isolated: true}
+	return provider.Capabilities{Recover: true, Files: true, Signals: true, Network: true, Isolated: true, Remote: true}
 }
 
 // rule is a NetworkPolicyRule.

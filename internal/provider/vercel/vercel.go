@@ -104,7 +104,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 // the sandbox runs (Vercel cannot pause: a stopped sandbox is gone); stdin is buffered.
 // Isolated: each sandbox is a Firecracker microVM.
 func (p *Provider) Capabilities() provider.Capabilities {
-	return provider.Capabilities{Recover: true, Files: true, Signals: true, Network: true, Isolated: true, BufferedStdin: true}
+	return provider.Capabilities{Recover: true, Files: true, Signals: true, Network: true, Isolated: true, BufferedStdin: true, Remote: true}
 }
 
 type sandboxJSON struct {
