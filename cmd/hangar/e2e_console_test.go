@@ -251,8 +251,21 @@ func TestConsoleOnboarding(t *testing.T) {
 		chromedp.SetValue(css("#agent-engine"), "scripted"),
 		chromedp.SetValue(css("#agent-system"), script),
 		chromedp.Click(css("#wizard-next")))
-	b.do("environment step",
-		chromedp.WaitVisible(css("#wizard-step-1")),
+	b.do("environment step", chromedp.WaitVisible(css("#wizard-step-1")))
+	// The provider select is filled from GET /v1/providers, the server's default chosen.
+	b.waitFor("the providers listed", `document.querySelector('#env-provider[data-loaded]') !== null`)
+	providers := evalJS[string](b, `[...document.querySelectorAll('#env-provider option')].map(o => o.value + (o.dataset.default !== undefined ? '*' : '') + (o.disabled ? '!' : '')).join(',')`)
+	t.Logf("provider options: %s", providers)
+	if !strings.Contains(","+providers+",", ",local*") || !strings.Contains(","+providers+",", ",memory,") {
+		t.Errorf("provider options = %q, want local (the default) and memory (available)", providers)
+	}
+	if !evalJS[bool](b, `[...document.querySelectorAll('#env-provider option:disabled')].every(o => o.title !== '')`) {
+		t.Error("an unavailable provider's option has no reason as its title")
+	}
+	if sel := evalJS[string](b, `document.querySelector('#env-provider').value`); !strings.Contains(providers, "local*!") && sel != "local" {
+		t.Errorf("preselected provider = %q, want the default, local", sel)
+	}
+	b.do("fill the environment",
 		chromedp.SetValue(css("#env-name"), "console-env"),
 		chromedp.SetValue(css("#env-provider"), "memory"),
 		chromedp.SetValue(css("#env-pip"), "requests"),
@@ -316,6 +329,14 @@ func TestConsoleOnboarding(t *testing.T) {
 	b.do("environments page", chromedp.Click(css(`nav a[href="/environments"]`)), chromedp.WaitVisible(css("#environments-table")),
 		chromedp.Click(css("#environments-table a")), chromedp.WaitVisible(css(".facts")))
 	b.waitFor("environment facts", `document.querySelector('.facts').textContent.includes('pip: requests') && document.querySelector('.facts').textContent.includes('memory')`)
+	// memory cannot install packages, so the environment's build is failed (envbuild):
+	// the badge, the message and the build log say so.
+	b.waitFor("the failed build", `document.querySelector('.page-head .env-state')?.dataset.status === 'failed' && `+
+		`document.querySelector('#env-state-message').textContent.includes('cannot install packages') && `+
+		`document.querySelector('#env-build-log').textContent.includes('cannot install packages')`)
+	b.shot("5-environment-failed")
+	b.do("environments list", chromedp.Click(css(`nav a[href="/environments"]`)), chromedp.WaitVisible(css("#environments-table")))
+	b.waitFor("the failed badge in the list", `document.querySelector('#environments-table .env-state')?.dataset.status === 'failed'`)
 	b.do("vault page", chromedp.Click(css(`nav a[href="/vaults"]`)), chromedp.WaitVisible(css("#vaults-table")),
 		chromedp.Click(css("#vaults-table a")), chromedp.WaitVisible(css("#credentials-table")))
 	if text := evalJS[string](b, `document.body.innerText`); strings.Contains(text, "s3cret-value") || !strings.Contains(text, "DEMO_TOKEN") {

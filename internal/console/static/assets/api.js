@@ -72,6 +72,13 @@ export async function listAll(path, params = {}, max = 1000) {
   return out.slice(0, max);
 }
 
+// text fetches a plain-text endpoint (an environment's build_log) with the key.
+export async function text(path, { signal } = {}) {
+  const res = await fetch('/v1' + path, { headers: headers(), signal, cache: 'no-store' });
+  if (!res.ok) throw await toError(res);
+  return res.text();
+}
+
 // sendEvents posts client events to a session and returns the stored echoes.
 export async function sendEvents(sessionID, ...events) {
   const res = await post(`/sessions/${sessionID}/events`, { events });

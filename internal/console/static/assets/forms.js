@@ -1,6 +1,7 @@
 // Forms shared by the onboarding wizard and the resource pages. Each returns
 // {el, value()} where value() builds the API request body (and throws on bad input).
 import { h, field, words } from './dom.js';
+import { get } from './api.js';
 
 export const ENGINES = {
   claude: { model: 'claude-sonnet-4-6', label: 'Claude Code' },
@@ -89,11 +90,15 @@ export function agentForm(agent) {
   };
 }
 
-// environmentForm edits an environment's provider, packages and networking.
+// environmentForm edits an environment's provider, packages and networking. The provider
+// select is filled from GET /v1/providers once it answers: providers this server cannot
+// use now are listed but disabled, with the reason as their tooltip and in the hint, and
+// the server's default is preselected. The select carries data-loaded when filled.
 export function environmentForm() {
   const name = h('input', { id: 'env-name', required: true, value: 'dev', autocomplete: 'off' });
-  const provider = h('input', { id: 'env-provider', list: 'providers', value: 'local' });
-  const providers = h('datalist', { id: 'providers' }, PROVIDERS.map(p => h('option', { value: p })));
+  const provider = h('select', { id: 'env-provider' }, h('option', { value: '' }, 'server default'));
+  const hint = h('small', { class: 'hint', id: 'env-provider-hint' }, 'Loading the server\'s providers…');
+  fillProviders(provider, hint);
   const pkgs = Object.fromEntries(['apt', 'pip', 'npm'].map(m => [m, h('input', { id: `env-${m}`, placeholder: m === 'pip' ? 'pandas==2.2.0 requests' : '' })]));
   const net = select('env-networking', { unrestricted: 'unrestricted', limited: 'limited to listed hosts' }, 'unrestricted');
   const hosts = h('input', { id: 'env-hosts', placeholder: 'api.github.com pypi.org' });
@@ -101,8 +106,10 @@ export function environmentForm() {
   hostsField.hidden = true;
   net.addEventListener('change', () => { hostsField.hidden = net.value !== 'limited'; });
   return {
-    el: h('div', { class: 'form-body' }, field('Name', name), field('Sandbox provider', provider, 'local = bubblewrap on this host'), providers,
-      h('fieldset', null, h('legend', null, 'Packages'), Object.entries(pkgs).map(([m, el]) => field(m, el))),
+    el: h('div', { class: 'form-body' }, field('Name', name),
+      h('label', { class: 'field' }, h('span', { class: 'label' }, 'Sandbox provider'), provider, hint),
+      h('fieldset', null, h('legend', null, 'Packages'), Object.entries(pkgs).map(([m, el]) => field(m, el)),
+        h('small', { class: 'hint' }, 'Installed once, in the background, by providers that can build (local); the environment shows its build state and log.')),
       field('Networking', net), hostsField),
     value() {
       const networking = net.value === 'limited'
@@ -110,10 +117,43 @@ export function environmentForm() {
         : { type: 'unrestricted' };
       const packages = { type: 'packages', ...Object.fromEntries(Object.entries(pkgs).map(([m, el]) => [m, words(el.value)])) };
       const config = { type: 'cloud', networking, packages };
-      if (provider.value.trim()) config.provider = provider.value.trim();
+      if (provider.value) config.provider = provider.value;
       return { name: name.value.trim(), config };
     },
   };
+}
+
+const CAPABILITIES = { isolated: 'isolated', network: 'enforces limited networking', recover: 'survives restarts', files: 'files' };
+
+// fillProviders lists the server's providers in sel. Without the list (an older server,
+// a network error) it offers PROVIDERS and lets the server decide.
+async function fillProviders(sel, hint) {
+  let list;
+  try {
+    list = (await get('/providers')).data;
+  } catch {
+    list = PROVIDERS.map(name => ({ name, available: true, default: name === PROVIDERS[0] }));
+  }
+  const describe = p => {
+    if (!p) return 'The server picks its default provider.';
+    if (!p.available) return `${p.name} is unavailable: ${p.reason || 'no reason given'}`;
+    const caps = Object.entries(CAPABILITIES).filter(([k]) => p.capabilities?.[k]).map(([, v]) => v);
+    return `${p.name}${p.default ? ' (server default)' : ''}${caps.length ? ': ' + caps.join(', ') : ''}.`;
+  };
+  const pick = list.find(p => p.default && p.available) || list.find(p => p.available);
+  sel.replaceChildren(...list.map(p => h('option', {
+    value: p.name, disabled: !p.available, title: p.available ? null : p.reason || 'unavailable',
+    selected: p === pick, dataset: p.default ? { default: '' } : null,
+  }, p.name, p.default ? ' (default)' : '', p.available ? '' : ' — unavailable')));
+  if (!list.length) sel.append(h('option', { value: '' }, 'server default'));
+  const unavailable = list.filter(p => !p.available).map(p => `${p.name}: ${p.reason || 'unavailable'}`);
+  const update = () => {
+    const p = list.find(x => x.name === sel.value);
+    hint.replaceChildren(describe(p), unavailable.length ? ` Unavailable here — ${unavailable.join('; ')}.` : '');
+  };
+  sel.addEventListener('change', update);
+  update();
+  sel.dataset.loaded = '';
 }
 
 // credentialForm collects one secret. The value is write-only: the API never returns it.

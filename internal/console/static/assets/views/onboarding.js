@@ -73,6 +73,7 @@ export async function onboardingView(root) {
     const title = h('input', { id: 'session-title', value: 'First session', autocomplete: 'off' });
     const f = step(3, 'Start a session', h('div', null,
       h('p', null, `Agent ${made.agent.name} (${made.agent.engine}) in environment ${made.env.name}${made.vault ? ', with vault ' + made.vault.display_name : ''}.`),
+      buildNote(made.env),
       h('label', { class: 'field' }, h('span', { class: 'label' }, 'Title'), title)),
     () => [h('button', { type: 'submit', class: 'primary', id: 'wizard-next' }, 'Start chatting')]);
     f.addEventListener('submit', async e => {
@@ -85,4 +86,11 @@ export async function onboardingView(root) {
   }
 
   agentStep();
+}
+
+// buildNote tells what a session will meet when the environment installs packages.
+function buildNote(env) {
+  if (env.state === 'preparing') return h('p', { class: 'hint' }, 'The environment is installing its packages; the first turn waits for the build.');
+  if (env.state === 'failed') return h('p', { class: 'error' }, `The environment's build failed: ${env.state_message || 'see its build log'}.`);
+  return null;
 }
