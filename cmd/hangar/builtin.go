@@ -70,12 +70,12 @@ func dockerConfig(getenv func(string) string, prefix string) docker.Config {
 }
 
 // kubernetesConfig reads the kubernetes provider's settings from HANGAR_K8S_KUBECONFIG,
-// _CONTEXT, _NAMESPACE, _IMAGE and _RUNTIME_CLASS (all optional: in-cluster or
-// ~/.kube/config by default).
+// _CONTEXT, _NAMESPACE, _IMAGE, _RUNTIME_CLASS and _SANDBOX_TEMPLATE (all optional:
+// in-cluster or ~/.kube/config by default).
 func kubernetesConfig(getenv func(string) string) kubernetes.Config {
 	return kubernetes.Config{Kubeconfig: getenv("HANGAR_K8S_KUBECONFIG"), Context: getenv("HANGAR_K8S_CONTEXT"),
 		Namespace: getenv("HANGAR_K8S_NAMESPACE"), Image: getenv("HANGAR_K8S_IMAGE"),
-		RuntimeClass: getenv("HANGAR_K8S_RUNTIME_CLASS")}
+		RuntimeClass: getenv("HANGAR_K8S_RUNTIME_CLASS"), SandboxTemplate: getenv("HANGAR_K8S_SANDBOX_TEMPLATE")}
 }
 
 // providerConfigs is the JSON config each provider factory receives (the others get

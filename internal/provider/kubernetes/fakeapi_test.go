@@ -41,6 +41,8 @@ type fakeAPI struct {
 	pendingGets int                 // GETs during which a new pod stays Pending
 	protocols   map[string]int      // negotiated exec subprotocols
 	uid         int
+
+	agentSandbox // the agent-sandbox CRDs and controllers (fakeclaims_test.go)
 }
 
 type fakePod struct {
@@ -70,6 +72,7 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}", f.get)
 	mux.HandleFunc("DELETE /api/v1/namespaces/{ns}/pods/{name}", f.delete)
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/exec", f.exec)
+	f.serveAgentSandbox(mux)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
 		f.srv.CloseClientConnections()
@@ -117,17 +120,25 @@ func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	key := ns + "/" + pod.Name
-	if _, ok := f.pods[key]; ok {
+	if _, ok := f.pods[ns+"/"+pod.Name]; ok {
 		writeStatus(w, 409, metav1.StatusReasonAlreadyExists, pod.Name, fmt.Sprintf("pods %q already exists", pod.Name))
 		return
 	}
+	if err := f.addPod(ns, &pod); err != nil {
+		writeStatus(w, 500, metav1.StatusReasonInternalError, pod.Name, err.Error())
+		return
+	}
+	writeJSON(w, 201, pod)
+}
+
+// addPod stores a new pod (f.mu held), with a directory per emptyDir volume.
+func (f *fakeAPI) addPod(ns string, pod *corev1.Pod) error {
 	f.uid++
 	pod.Namespace = ns
 	pod.UID = types.UID(strconv.Itoa(f.uid))
 	pod.CreationTimestamp = metav1.Now()
 	pod.Status = corev1.PodStatus{Phase: corev1.PodPending}
-	fp := &fakePod{pod: pod, dir: filepath.Join(f.root, ns+"_"+pod.Name), binds: map[string]string{}, procs: map[*exec.Cmd]struct{}{}}
+	fp := &fakePod{pod: *pod, dir: filepath.Join(f.root, ns+"_"+pod.Name), binds: map[string]string{}, procs: map[*exec.Cmd]struct{}{}}
 	vols := map[string]bool{}
 	for _, v := range pod.Spec.Volumes {
 		vols[v.Name] = v.EmptyDir != nil
@@ -138,13 +149,12 @@ func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request) {
 		}
 		dir := filepath.Join(fp.dir, m.Name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			writeStatus(w, 500, metav1.StatusReasonInternalError, pod.Name, err.Error())
-			return
+			return err
 		}
 		fp.binds[m.MountPath] = dir
 	}
-	f.pods[key] = fp
-	writeJSON(w, 201, pod)
+	f.pods[ns+"/"+pod.Name] = fp
+	return nil
 }
 
 func (f *fakeAPI) lookup(w http.ResponseWriter, r *http.Request) *fakePod {

@@ -4,7 +4,9 @@
 // back to SPDY on older clusters), files by exec of sh/cat, destroy by deleting the pod, and
 // recover from a handle naming the namespace and pod. Because nothing goes through the
 // local host, any Hangar instance that can reach the API server can drive any session's
-// pod: it is the scale-out path for sandboxes (docs/sandboxes.md, "Kubernetes").
+// pod: it is the scale-out path for sandboxes (docs/sandboxes.md, "Kubernetes"). With
+// sandbox_template set, the pod comes from a kubernetes-sigs/agent-sandbox SandboxClaim
+// instead (claims.go).
 package kubernetes
 
 import (
@@ -26,6 +28,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -66,6 +70,11 @@ type Config struct {
 	// Limits are the default limits of a sandbox; an environment's sandbox settings
 	// override them field by field.
 	Limits Limits `json:"limits,omitzero"`
+	// SandboxTemplate, when set, names a kubernetes-sigs/agent-sandbox SandboxTemplate in
+	// the namespace: each sandbox is then a SandboxClaim of it (warm pools apply) instead
+	// of a pod the provider specifies, and image, user, limits, node placement and mounts
+	// are the template's business (docs/sandboxes.md, "agent-sandbox claims").
+	SandboxTemplate string `json:"sandbox_template,omitempty"`
 }
 
 // Settings are an environment's EnvironmentConfig.Sandbox settings for this provider.
@@ -122,6 +131,7 @@ type Provider struct {
 	hostMounts   bool
 	startTimeout time.Duration
 	limits       Limits
+	claims       *claims // nil unless sandbox_template is set
 }
 
 // Factory is the provider.Factory of the "kubernetes" provider.
@@ -216,8 +226,24 @@ func NewWithClient(c Config, rc *rest.Config, core corev1client.CoreV1Interface,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var cl *claims
+	if c.SandboxTemplate != "" {
+		if rc == nil {
+			return nil, errors.New("kubernetes provider: sandbox_template needs a client config")
+		}
+		dyn, err := dynamic.NewForConfig(rc)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes provider: %w", err)
+		}
+		disc, err := discovery.NewDiscoveryClientForConfig(rc)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes provider: %w", err)
+		}
+		cl = newClaims(c.SandboxTemplate, dyn, disc)
+	}
 	return &Provider{
-		log: log, core: core, rest: rc,
+		claims: cl,
+		log:    log, core: core, rest: rc,
 		namespace: c.Namespace, image: orDefault(c.Image, DefaultImage),
 		uid: uid, gid: gid, account: c.ServiceAccount,
 		nodeSelector: c.NodeSelector, runtimeClass: c.RuntimeClass,
@@ -272,6 +298,9 @@ func (p *Provider) Check(ctx context.Context) error {
 	if _, err := p.core.Pods(p.namespace).List(ctx, metav1.ListOptions{Limit: 1, LabelSelector: labelManagedBy + "=hangar"}); err != nil {
 		return fmt.Errorf("kubernetes: list pods in namespace %s: %w", p.namespace, err)
 	}
+	if p.claims != nil {
+		return p.claims.check()
+	}
 	return nil
 }
 
@@ -282,7 +311,13 @@ type handle struct {
 	Pod       string `json:"pod"`
 	WorkDir   string `json:"work_dir"`
 	HomeDir   string `json:"home_dir"`
+	// Claim is the agent-sandbox SandboxClaim owning the pod, when there is one;
+	// Container is the pod's container to exec in ("" = the provider's own "sandbox").
+	Claim     string `json:"claim,omitempty"`
+	Container string `json:"container,omitempty"`
 }
+
+func (h handle) container() string { return orDefault(h.Container, containerName) }
 
 // Labels and annotations on the pods the provider creates.
 const (
@@ -330,6 +365,18 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 	}
 	if within(h.WorkDir, h.HomeDir) || within(h.HomeDir, h.WorkDir) {
 		return nil, hangar.Errorf(hangar.KindInvalidRequest, "kubernetes sandbox: work dir %q and home %q overlap", h.WorkDir, h.HomeDir)
+	}
+	if p.claims != nil {
+		// The SandboxTemplate fixes the image and resources; say so rather than ignore them.
+		if set != (Settings{}) {
+			return nil, hangar.Errorf(hangar.KindInvalidRequest, "kubernetes sandbox: image and limits come from the sandbox template %q; remove them from the environment's sandbox settings", p.claims.template)
+		}
+		h.Claim, h.Pod = h.Pod, ""
+		if err := p.createClaim(ctx, &h); err != nil {
+			p.deleteClaim(context.WithoutCancel(ctx), h)
+			return nil, fmt.Errorf("create kubernetes sandbox %s: %w", h.Session, err)
+		}
+		return p.sandbox(h), nil
 	}
 	pod := p.podSpec(h, orDefault(set.Image, p.image), limits, spec.Mounts)
 	if _, err := p.core.Pods(h.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {

@@ -97,7 +97,7 @@ func (s *Sandbox) start(ctx context.Context, dir string, env, args []string) (*p
 	cmd := append([]string{"/bin/sh", "-c", execWrapper, token, dir, strconv.Itoa(len(env))}, env...)
 	cmd = append(cmd, args...)
 	req := s.p.core.RESTClient().Post().Namespace(s.h.Namespace).Resource("pods").Name(s.h.Pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: containerName, Command: cmd, Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+		VersionedParams(&corev1.PodExecOptions{Container: s.h.container(), Command: cmd, Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	exec, err := newExecutor(s.p.rest, req.URL())
 	if err != nil {
 		return nil, err

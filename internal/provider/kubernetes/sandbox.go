@@ -200,14 +200,19 @@ func (s *Sandbox) Stop(ctx context.Context) error {
 }
 
 // Destroy implements provider.Sandbox: it deletes the pod (grace period 0), and with it
-// the emptyDir volumes. A pod already gone is not an error.
+// the emptyDir volumes — or, for a claimed pod, the SandboxClaim that owns it. A pod or
+// claim already gone is not an error.
 func (s *Sandbox) Destroy(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.destroyed {
 		return nil
 	}
-	if err := s.p.deletePod(ctx, s.h); err != nil {
+	del := s.p.deletePod
+	if s.h.Claim != "" {
+		del = s.p.deleteClaim
+	}
+	if err := del(ctx, s.h); err != nil {
 		return fmt.Errorf("destroy kubernetes sandbox %s: %w", s.h.Session, err)
 	}
 	s.destroyed = true
