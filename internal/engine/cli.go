@@ -164,7 +164,7 @@ func (r *cliRun) main(ctx context.Context) {
 	defer r.cancel()
 	defer close(r.events)
 
-	stderr := &tail{max: 4 << 10}
+	stderr := &Tail{Max: 4 << 10}
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
@@ -209,22 +209,6 @@ func (r *cliRun) main(ctx context.Context) {
 		r.err = r.opts.OnExit(code, stderr.String())
 	}
 }
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }
 
 func truncate(b []byte, n int) string {
 	if len(b) > n {

@@ -141,39 +141,21 @@ func (r *run) interruptTurn() {
 }
 
 // escalate signals, then kills, a CLI that does not exit: after an interrupt, a grace
-// period for the turn to stop, one for SIGINT and one for SIGKILL; after stdin was
-// closed, the same without the first.
+// period for the turn to stop before stdin is closed; then engine.Escalate's SIGINT and
+// SIGKILL.
 func (r *run) escalate(interrupt bool) {
-	t := time.NewTimer(r.opts.grace)
-	defer t.Stop()
-	wait := func() bool {
+	if interrupt {
+		t := time.NewTimer(r.opts.grace)
 		select {
 		case <-r.done:
-			return false
-		case <-t.C:
-			t.Reset(r.opts.grace)
-			return true
-		}
-	}
-	if interrupt {
-		if !wait() {
+			t.Stop()
 			return
+		case <-t.C:
 		}
 		r.opts.logger.Debug("codex: interrupted turn still running, closing stdin")
 		r.closeStdin()
 	}
-	for _, kill := range []bool{false, true} {
-		if !wait() {
-			return
-		}
-		r.opts.logger.Debug("codex: app server still running, signalling", "kill", kill)
-		if err := r.proc.Signal(kill); err != nil && kill {
-			r.cancel()
-		}
-	}
-	if wait() {
-		r.cancel()
-	}
+	engine.Escalate(r.done, r.proc, r.opts.grace, r.cancel, r.opts.logger)
 }
 
 func (r *run) Wait() error {
@@ -325,7 +307,7 @@ func (r *run) main(ctx context.Context) {
 	defer r.cancel()
 	defer close(r.events)
 
-	stderr := &tail{max: 4 << 10}
+	stderr := &engine.Tail{Max: 4 << 10}
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
@@ -402,21 +384,5 @@ func (r *run) main(ctx context.Context) {
 		r.err = &engine.Error{Type: "unknown_error", Message: msg}
 	}
 }
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }
 
 var _ engine.Run = (*run)(nil)

@@ -142,32 +142,9 @@ func (r *run) Interrupt(ctx context.Context) error {
 	r.once.Do(func() {
 		close(r.stop)
 		r.writeStdin([]byte(abortCommand))
-		go r.escalate()
+		go engine.Escalate(r.done, r.proc, r.grace, r.cancel, r.logger)
 	})
 	return nil
-}
-
-// escalate signals, then kills, a CLI that does not stop after the abort command.
-func (r *run) escalate() {
-	t := time.NewTimer(r.grace)
-	defer t.Stop()
-	for _, kill := range []bool{false, true} {
-		select {
-		case <-r.done:
-			return
-		case <-t.C:
-		}
-		r.logger.Debug("pi: interrupted CLI still running, signalling", "kill", kill)
-		if err := r.proc.Signal(kill); err != nil && kill {
-			r.cancel()
-		}
-		t.Reset(r.grace)
-	}
-	select {
-	case <-r.done:
-	case <-t.C:
-		r.cancel()
-	}
 }
 
 func (r *run) Wait() error {
@@ -220,7 +197,7 @@ func (r *run) main(ctx context.Context) {
 	defer r.cancel()
 	defer close(r.events)
 
-	stderr := &tail{max: 4 << 10}
+	stderr := &engine.Tail{Max: 4 << 10}
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
@@ -314,22 +291,6 @@ func putFile(ctx context.Context, sb provider.Sandbox, p string, data []byte) er
 	}
 	return werr
 }
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }
 
 // lastLines returns the last n non-empty lines of s, joined by newlines.
 func lastLines(s string, n int) string {
