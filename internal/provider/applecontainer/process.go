@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hangar-dev/hangar/internal/provider"
@@ -53,8 +52,8 @@ type process struct {
 	token  string
 	user   string
 	stdin  io.WriteCloser
-	stdout *buffer
-	stderr *buffer
+	stdout *provider.Pipe
+	stderr *provider.Pipe
 	done   chan struct{}
 	code   int
 	err    error
@@ -83,7 +82,7 @@ func (s *Sandbox) startAs(ctx context.Context, token, user, dir string, env, arg
 	argv := s.p.d.exec(s.h.Name, o, append([]string{"/bin/sh", "-c", pidWrapper, token}, args...))
 	cmd := exec.Command(orDefault(s.p.cfg.CLI, s.p.d.bin), argv...)
 	cmd.Env = cliEnv
-	p := &process{s: s, cmd: cmd, token: token, user: user, stdout: newBuffer(), stderr: newBuffer(), done: make(chan struct{})}
+	p := &process{s: s, cmd: cmd, token: token, user: user, stdout: provider.NewPipe(), stderr: provider.NewPipe(), done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	// Output held open by a background process of the command must not hang Wait.
 	cmd.WaitDelay = 5 * time.Second
@@ -119,8 +118,8 @@ func (p *process) wait() {
 	case err != nil && !errors.Is(err, exec.ErrWaitDelay):
 		p.err = err
 	}
-	p.stdout.close()
-	p.stderr.close()
+	p.stdout.CloseWrite()
+	p.stderr.CloseWrite()
 }
 
 func (p *process) Stdin() io.WriteCloser { return p.stdin }
@@ -164,50 +163,6 @@ func (p *process) Signal(kill bool) error {
 func (p *process) Wait() (int, error) {
 	<-p.done
 	return p.code, p.err
-}
-
-// buffer is an unbounded pipe: writes never block, so a reader that drains only stdout
-// cannot stall the CLI on stderr (and the other way round).
-type buffer struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	data   []byte
-	closed bool
-}
-
-func newBuffer() *buffer {
-	b := &buffer{}
-	b.cond = sync.NewCond(&b.mu)
-	return b
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	b.data = append(b.data, p...)
-	b.mu.Unlock()
-	b.cond.Broadcast()
-	return len(p), nil
-}
-
-func (b *buffer) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for len(b.data) == 0 && !b.closed {
-		b.cond.Wait()
-	}
-	if len(b.data) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, b.data)
-	b.data = b.data[n:]
-	return n, nil
-}
-
-func (b *buffer) close() {
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	b.cond.Broadcast()
 }
 
 var _ provider.Process = (*process)(nil)

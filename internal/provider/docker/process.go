@@ -51,8 +51,8 @@ type process struct {
 	user   string
 	conn   types.HijackedResponse
 	stdin  *stdinWriter
-	stdout *buffer
-	stderr *buffer
+	stdout *provider.Pipe
+	stderr *provider.Pipe
 	done   chan struct{}
 	code   int
 	err    error
@@ -77,7 +77,7 @@ func (s *Sandbox) start(ctx context.Context, user, dir string, env, args []strin
 		return nil, err
 	}
 	p := &process{s: s, id: created.ID, token: token, user: user, conn: conn,
-		stdin: &stdinWriter{conn: &conn}, stdout: newBuffer(), stderr: newBuffer(), done: make(chan struct{})}
+		stdin: &stdinWriter{conn: &conn}, stdout: provider.NewPipe(), stderr: provider.NewPipe(), done: make(chan struct{})}
 	go p.pump()
 	go func() {
 		select {
@@ -94,8 +94,8 @@ func (p *process) pump() {
 	defer close(p.done)
 	_, err := stdcopy.StdCopy(p.stdout, p.stderr, p.conn.Reader)
 	p.conn.Close()
-	p.stdout.close()
-	p.stderr.close()
+	p.stdout.CloseWrite()
+	p.stderr.CloseWrite()
 	p.stdin.exited()
 	// The stream ends when the process has exited; the engine may take a moment more to
 	// record the exit code.
@@ -190,50 +190,6 @@ func (w *stdinWriter) exited() {
 	w.mu.Lock()
 	w.done = true
 	w.mu.Unlock()
-}
-
-// buffer is an unbounded pipe: writes never block, so that a reader that drains only
-// stdout cannot stall the demultiplexer on stderr (and the other way round).
-type buffer struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	data   []byte
-	closed bool
-}
-
-func newBuffer() *buffer {
-	b := &buffer{}
-	b.cond = sync.NewCond(&b.mu)
-	return b
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	b.data = append(b.data, p...)
-	b.mu.Unlock()
-	b.cond.Broadcast()
-	return len(p), nil
-}
-
-func (b *buffer) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for len(b.data) == 0 && !b.closed {
-		b.cond.Wait()
-	}
-	if len(b.data) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, b.data)
-	b.data = b.data[n:]
-	return n, nil
-}
-
-func (b *buffer) close() {
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	b.cond.Broadcast()
 }
 
 var _ provider.Process = (*process)(nil)

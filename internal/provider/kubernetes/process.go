@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -79,8 +78,8 @@ type process struct {
 	token  string
 	stdinR *io.PipeReader
 	stdinW *io.PipeWriter
-	stdout *buffer
-	stderr *buffer
+	stdout *provider.Pipe
+	stderr *provider.Pipe
 	done   chan struct{}
 	code   int
 	err    error
@@ -103,7 +102,7 @@ func (s *Sandbox) start(ctx context.Context, dir string, env, args []string) (*p
 		return nil, err
 	}
 	r, w := io.Pipe()
-	p := &process{s: s, token: token, stdinR: r, stdinW: w, stdout: newBuffer(), stderr: newBuffer(), done: make(chan struct{})}
+	p := &process{s: s, token: token, stdinR: r, stdinW: w, stdout: provider.NewPipe(), stderr: provider.NewPipe(), done: make(chan struct{})}
 	go p.stream(exec)
 	go func() {
 		select {
@@ -139,8 +138,8 @@ func (p *process) stream(exec remotecommand.Executor) {
 	// EOF for client-go's stdin copier (an error would be logged through klog); later
 	// writes to Stdin fail with io.ErrClosedPipe.
 	p.stdinW.Close()
-	p.stdout.close()
-	p.stderr.close()
+	p.stdout.CloseWrite()
+	p.stderr.CloseWrite()
 	var exit utilexec.ExitError
 	switch {
 	case err == nil:
@@ -188,50 +187,6 @@ func (p *process) Signal(kill bool) error {
 func (p *process) Wait() (int, error) {
 	<-p.done
 	return p.code, p.err
-}
-
-// buffer is an unbounded pipe: writes never block, so that a reader that drains only
-// stdout cannot stall the stream's demultiplexer on stderr (and the other way round).
-type buffer struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	data   []byte
-	closed bool
-}
-
-func newBuffer() *buffer {
-	b := &buffer{}
-	b.cond = sync.NewCond(&b.mu)
-	return b
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	b.data = append(b.data, p...)
-	b.mu.Unlock()
-	b.cond.Broadcast()
-	return len(p), nil
-}
-
-func (b *buffer) Read(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for len(b.data) == 0 && !b.closed {
-		b.cond.Wait()
-	}
-	if len(b.data) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, b.data)
-	b.data = b.data[n:]
-	return n, nil
-}
-
-func (b *buffer) close() {
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	b.cond.Broadcast()
 }
 
 var _ provider.Process = (*process)(nil)
