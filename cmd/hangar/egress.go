@@ -97,7 +97,7 @@ type egressAttacher struct {
 
 func (e egressAttacher) Attach(ctx context.Context, sessionID string, policy hangar.Networking, opts runner.EgressOptions) (*runner.EgressAttachment, error) {
 	a, err := e.p.Attach(ctx, sessionID, policy, egress.AttachOptions{APIKey: opts.APIKey, AuthToken: opts.AuthToken,
-		OpenAIKey: opts.OpenAIKey, GeminiKey: opts.GeminiKey})
+		OpenAIKey: opts.OpenAIKey, GeminiKey: opts.GeminiKey, MCPServers: mcpServers(opts.MCPServers)})
 	if err != nil {
 		return nil, err
 	}
@@ -129,4 +129,18 @@ func withExtraProviders(r *provider.Registry, extra func(*provider.Registry)) *p
 		extra(r)
 	}
 	return r
+}
+
+// mcpServers converts the runner's MCP servers for the egress proxy; a server whose URL
+// does not parse is left out (its route answers 404).
+func mcpServers(in []runner.MCPServer) []egress.MCPServer {
+	var out []egress.MCPServer
+	for _, s := range in {
+		u, err := url.Parse(s.URL)
+		if err != nil || u.Host == "" {
+			continue
+		}
+		out = append(out, egress.MCPServer{Name: s.Name, URL: u, Token: s.Token})
+	}
+	return out
 }

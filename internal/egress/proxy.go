@@ -187,6 +187,9 @@ type AttachOptions struct {
 	// Each API's credential is chosen on its own.
 	OpenAIKey hangar.Secret
 	GeminiKey hangar.Secret
+	// MCPServers are the agent's URL MCP servers, served at MCPPath(name) with the
+	// session token as bearer (see mcp.go).
+	MCPServers []MCPServer
 }
 
 // credentials returns the upstream credentials of a session attached with o, and where
@@ -238,8 +241,10 @@ type Attachment struct {
 	models   [numAPIs]*httputil.ReverseProxy
 	fwd      *httputil.ReverseProxy
 	fwdTr    *http.Transport
-	wg       sync.WaitGroup // Serve goroutines
-	handlers sync.WaitGroup // running handlers; Add only under mu while !closed
+	mcpList  []MCPServer
+	mcp      map[string]*httputil.ReverseProxy // by server name; read-only once open
+	wg       sync.WaitGroup                    // Serve goroutines
+	handlers sync.WaitGroup                    // running handlers; Add only under mu while !closed
 	once     sync.Once
 
 	sent, received atomic.Int64
@@ -281,7 +286,7 @@ func (p *Proxy) Attach(ctx context.Context, sessionID string, policy hangar.Netw
 		return nil, err
 	}
 	creds, source := opts.credentials(p.cfg)
-	a := &Attachment{p: p, sessionID: sessionID, policy: pol, creds: creds, log: log, tunnels: map[net.Conn]struct{}{}}
+	a := &Attachment{p: p, sessionID: sessionID, policy: pol, creds: creds, log: log, tunnels: map[net.Conn]struct{}{}, mcpList: opts.MCPServers}
 	if err := a.open(); err != nil {
 		return nil, err
 	}
@@ -365,6 +370,7 @@ func (a *Attachment) open() (err error) {
 		ErrorHandler:   a.forwardError,
 		ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
+	a.mcp = a.mcpRoutes(a.mcpList)
 	a.srv = &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 30 * time.Second,
@@ -465,6 +471,8 @@ func (a *Attachment) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.connect(w, r)
 	case r.URL.Host != "" && !a.isSelf(r.URL.Host):
 		a.forward(w, r)
+	case strings.HasPrefix(r.URL.Path, MCPPrefix):
+		a.serveMCP(w, r)
 	default:
 		// Origin-form, or absolute-form addressed to the proxy itself (a client that sends
 		// its model requests through HTTP_PROXY).

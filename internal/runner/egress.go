@@ -37,6 +37,8 @@ type EgressOptions struct {
 	// credentials named OPENAI_API_KEY and GEMINI_API_KEY); empty means the server's.
 	OpenAIKey hangar.Secret
 	GeminiKey hangar.Secret
+	// MCPServers are the agent's URL MCP servers with their vault credentials (mcp.go).
+	MCPServers []MCPServer
 }
 
 // Secrets opens sealed vault secrets (internal/vault.Keyring, wired in cmd/hangar).
@@ -91,6 +93,9 @@ func (r *Runner) attachEgress(ctx context.Context, sess *hangar.Session, env *ha
 	opts, err := r.modelCredential(ctx, sess)
 	if err != nil {
 		return nil, &engine.Error{Type: "unknown_error", Message: "the session's model credential could not be read from its vaults", Err: err}
+	}
+	if opts.MCPServers, err = r.mcpServers(ctx, sess); err != nil {
+		return nil, &engine.Error{Type: "unknown_error", Message: "the session's MCP server credentials could not be read from its vaults", Err: err}
 	}
 	att, err := r.cfg.Egress.Attach(ctx, sess.ID, egressPolicy(env.Config, &sess.Agent), opts)
 	if err != nil {

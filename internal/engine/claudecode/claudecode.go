@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -143,7 +144,7 @@ func (e *Engine) Args(spec engine.Spec) []string {
 	if len(p.disallowed) > 0 {
 		args = append(args, "--disallowedTools", strings.Join(p.disallowed, ","))
 	}
-	if cfg := mcpConfig(a.MCPServers, server); cfg != "" {
+	if cfg := mcpConfig(a.MCPServers, server, spec.Egress); cfg != "" {
 		args = append(args, "--mcp-config", cfg, "--strict-mcp-config")
 	}
 	if rules := askRules(a.Tools, p); len(rules) > 0 {
@@ -341,7 +342,13 @@ func asker(tools json.RawMessage) func(tool string) bool {
 
 // mcpConfig returns the --mcp-config JSON of an agent's URL MCP servers and, when
 // customServer is set, of the SDK MCP server of its custom tools; "" when none.
-func mcpConfig(servers json.RawMessage, customServer string) string {
+//
+// When the sandbox has the egress proxy (eg.HTTPProxy), each URL server is reached through
+// the proxy's /mcp/<name>/ route with the session token as its bearer: the proxy forwards
+// to the real URL with the vault credential, which never enters the sandbox (the token in
+// these arguments is the session token, already the CLI's model API key). Without the
+// proxy (remote sandboxes) the CLI connects to the URL directly, without credentials.
+func mcpConfig(servers json.RawMessage, customServer string, eg engine.Egress) string {
 	var list []struct {
 		Type string `json:"type"`
 		Name string `json:"name"`
@@ -351,6 +358,11 @@ func mcpConfig(servers json.RawMessage, customServer string) string {
 	out := map[string]any{}
 	for _, s := range list {
 		if s.Name == "" || s.URL == "" {
+			continue
+		}
+		if eg.HTTPProxy != "" {
+			out[s.Name] = map[string]any{"type": "http", "url": strings.TrimSuffix(eg.HTTPProxy, "/") + "/mcp/" + url.PathEscape(s.Name) + "/",
+				"headers": map[string]string{"Authorization": "Bearer " + eg.Token}}
 			continue
 		}
 		out[s.Name] = map[string]string{"type": "http", "url": s.URL}
