@@ -511,32 +511,9 @@ func (r *run) Interrupt(ctx context.Context) error {
 	r.once.Do(func() {
 		close(r.stop)
 		r.writeStdin([]byte(`{"type":"control_request","request_id":"hangar_interrupt","request":{"subtype":"interrupt"}}` + "\n"))
-		go r.escalate()
+		go engine.Escalate(r.done, r.proc, r.grace, r.cancel, r.logger)
 	})
 	return nil
-}
-
-// escalate signals, then kills, a CLI that does not stop after an interrupt.
-func (r *run) escalate() {
-	t := time.NewTimer(r.grace)
-	defer t.Stop()
-	for _, kill := range []bool{false, true} {
-		select {
-		case <-r.done:
-			return
-		case <-t.C:
-		}
-		r.logger.Debug("claude: interrupted CLI still running, signalling", "kill", kill)
-		if err := r.proc.Signal(kill); err != nil && kill {
-			r.cancel()
-		}
-		t.Reset(r.grace)
-	}
-	select {
-	case <-r.done:
-	case <-t.C:
-		r.cancel()
-	}
 }
 
 func (r *run) Wait() error {
@@ -588,7 +565,7 @@ func (r *run) main(ctx context.Context) {
 	defer r.cancel()
 	defer close(r.events)
 
-	stderr := &tail{max: 4 << 10}
+	stderr := &engine.Tail{Max: 4 << 10}
 	stderrDone := make(chan struct{})
 	go func() {
 		defer close(stderrDone)
@@ -667,22 +644,6 @@ func (r *run) main(ctx context.Context) {
 		r.err = &engine.Error{Type: "unknown_error", Message: msg}
 	}
 }
-
-// tail keeps the last max bytes written to it.
-type tail struct {
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string { return string(t.b) }
 
 func truncate(b []byte, n int) string {
 	if len(b) > n {
