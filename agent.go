@@ -45,9 +45,14 @@ type Agent struct {
 	ExecutionIdentity json.RawMessage   `json:"execution_identity"`
 	Metadata          map[string]string `json:"metadata"`
 	Engine            string            `json:"engine"`
-	CreatedAt         time.Time         `json:"created_at"`
-	UpdatedAt         time.Time         `json:"updated_at"`
-	ArchivedAt        *time.Time        `json:"archived_at"`
+	// WebhookURL and WebhookEvents are Hangar's agent-level webhooks (docs/webhooks.md):
+	// session events of these types, on sessions of this agent version, are POSTed to
+	// WebhookURL, signed with the agent's secret. Omitted from the JSON when unset.
+	WebhookURL    string     `json:"webhook_url,omitempty"`
+	WebhookEvents []string   `json:"webhook_events,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	ArchivedAt    *time.Time `json:"archived_at"`
 }
 
 // SameConfig reports whether a and b describe the same agent configuration, ignoring
@@ -70,3 +75,7 @@ type AgentFilter struct {
 	CreatedBefore   *time.Time // created_at <= (lte)
 	Page            Page
 }
+
+// DefaultAgentWebhookEvents are the session event types an agent webhook delivers when
+// webhook_events is not given (the seed's default).
+var DefaultAgentWebhookEvents = []string{EventStatusIdle, EventStatusRunning, EventSessionError}

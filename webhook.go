@@ -3,6 +3,7 @@ package hangar
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -46,6 +47,10 @@ type WebhookEndpoint struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 	Sealed         []byte    `json:"-"`
 	KeyID          string    `json:"-"`
+	// AgentID is set on the hidden endpoint that holds an agent's webhook secret (its ID is
+	// the agent's ID): agent endpoints are not organization endpoints, so they are neither
+	// listed nor counted, and their deliveries carry the URL of the session's agent version.
+	AgentID string `json:"-"`
 }
 
 // Subscribes reports whether an enabled endpoint wants events of webhook type t.
@@ -71,9 +76,12 @@ const (
 // WebhookDelivery is one outbox row: one webhook event for one endpoint, with the log of
 // its attempts. Retries reuse EventID, so receivers can dedupe on it.
 type WebhookDelivery struct {
-	EndpointID    string           `json:"webhook_id"`
-	EventID       string           `json:"event_id"`
-	EventType     string           `json:"event_type"`
+	EndpointID string `json:"webhook_id"`
+	EventID    string `json:"event_id"`
+	EventType  string `json:"event_type"`
+	// URL overrides the endpoint's URL (agent webhooks: the webhook_url of the agent version
+	// the session runs).
+	URL           string           `json:"-"`
 	Payload       json.RawMessage  `json:"-"`
 	State         string           `json:"state"`
 	CreatedAt     time.Time        `json:"created_at"`
@@ -181,6 +189,42 @@ func WebhookOutboxFor(sessionID string, events []Event, now time.Time) []Webhook
 		}
 		id := NewID(PrefixWebhookEvent)
 		out = append(out, WebhookOutbox{EventID: id, Type: t, Payload: NewWebhookPayload(id, t, sessionID, now)})
+	}
+	return out
+}
+
+// AgentWebhookOutboxFor returns the agent-level webhook events (docs/webhooks.md) that the
+// given events of session sessionID trigger for agent version a: one per event whose type is
+// in a.WebhookEvents. The payload names the session event type and carries the event.
+func AgentWebhookOutboxFor(a *Agent, sessionID string, events []Event, now time.Time) []WebhookOutbox {
+	if a == nil || a.WebhookURL == "" {
+		return nil
+	}
+	var out []WebhookOutbox
+	for _, e := range events {
+		if !slices.Contains(a.WebhookEvents, e.Type) {
+			continue
+		}
+		id := NewID(PrefixWebhookEvent)
+		var ev json.RawMessage
+		if b, err := json.Marshal(e); err == nil {
+			ev = b
+		}
+		b, _ := json.Marshal(map[string]any{
+			"type":       "event",
+			"id":         id,
+			"created_at": now.UTC().Format(time.RFC3339Nano),
+			"data": map[string]any{
+				"type":            e.Type,
+				"id":              sessionID,
+				"agent_id":        a.ID,
+				"agent_version":   a.Version,
+				"organization_id": WebhookOrganizationID,
+				"workspace_id":    WebhookWorkspaceID,
+				"event":           ev,
+			},
+		})
+		out = append(out, WebhookOutbox{EventID: id, Type: e.Type, Payload: b})
 	}
 	return out
 }

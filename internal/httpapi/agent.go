@@ -35,6 +35,8 @@ type agentCreateRequest struct {
 	Multiagent        json.RawMessage   `json:"multiagent"`
 	ExecutionIdentity json.RawMessage   `json:"execution_identity"`
 	Engine            *string           `json:"engine"`
+	WebhookURL        *string           `json:"webhook_url"`    // agent_webhook.go
+	WebhookEvents     []string          `json:"webhook_events"` // agent_webhook.go
 }
 
 // agentUpdateRequest is BetaAgentUpdateParams plus engine. Raw fields distinguish omitted
@@ -52,6 +54,8 @@ type agentUpdateRequest struct {
 	Multiagent        json.RawMessage    `json:"multiagent"`
 	ExecutionIdentity json.RawMessage    `json:"execution_identity"`
 	Engine            json.RawMessage    `json:"engine"`
+	WebhookURL        json.RawMessage    `json:"webhook_url"`    // agent_webhook.go
+	WebhookEvents     json.RawMessage    `json:"webhook_events"` // agent_webhook.go
 }
 
 func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) error {
@@ -63,10 +67,19 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var secret *string
+	if a.WebhookURL != "" {
+		if secret, err = s.ensureAgentWebhookSecret(r.Context(), a.ID); err != nil {
+			return err
+		}
+	}
 	if err := s.store.CreateAgent(r.Context(), a); err != nil {
+		if secret != nil {
+			_ = s.store.DeleteWebhookEndpoint(r.Context(), a.ID)
+		}
 		return err
 	}
-	encode(w, http.StatusOK, agentOut(a))
+	encode(w, http.StatusOK, agentResponse{Agent: agentOut(a), WebhookSecret: secret})
 	return nil
 }
 
@@ -134,6 +147,23 @@ func (s *Server) newAgent(ctx context.Context, req *agentCreateRequest) (*hangar
 		Engine:            engine,
 		CreatedAt:         now,
 		UpdatedAt:         now,
+	}
+	if req.WebhookURL != nil || req.WebhookEvents != nil {
+		var events json.RawMessage
+		if req.WebhookEvents != nil {
+			events, _ = json.Marshal(req.WebhookEvents)
+		}
+		var u json.RawMessage
+		if req.WebhookURL != nil {
+			u, _ = json.Marshal(*req.WebhookURL)
+		}
+		wp, err := parseAgentWebhookPatch(u, events)
+		if err != nil {
+			return nil, err
+		}
+		if err := wp.apply(a); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkMCPReferences(a); err != nil {
 		return nil, err
@@ -210,7 +240,13 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	encode(w, http.StatusOK, agentOut(a))
+	var secret *string
+	if a.WebhookURL != "" {
+		if secret, err = s.ensureAgentWebhookSecret(r.Context(), a.ID); err != nil {
+			return err
+		}
+	}
+	encode(w, http.StatusOK, agentResponse{Agent: agentOut(a), WebhookSecret: secret})
 	return nil
 }
 
@@ -285,6 +321,7 @@ type agentPatch struct {
 	identity    json.RawMessage
 	metadata    map[string]*string
 	engine      *string
+	webhook     agentWebhookPatch
 }
 
 func (s *Server) agentPatch(ctx context.Context, id string, req *agentUpdateRequest) (*agentPatch, error) {
@@ -377,6 +414,9 @@ func (s *Server) agentPatch(ctx context.Context, id string, req *agentUpdateRequ
 		}
 		p.engine = e
 	}
+	if p.webhook, err = parseAgentWebhookPatch(req.WebhookURL, req.WebhookEvents); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -427,6 +467,9 @@ func (s *Server) applyAgentPatch(a *hangar.Agent, p *agentPatch) error {
 		return err
 	}
 	a.Metadata = md
+	if err := p.webhook.apply(a); err != nil {
+		return err
+	}
 	if err := checkMCPReferences(a); err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/hangar-dev/hangar"
 )
@@ -130,7 +131,20 @@ func deref(s *string) string {
 	return *s
 }
 
+// orgEndpoint rejects the IDs of agents' hidden endpoints (they hold agent webhook
+// secrets, docs/webhooks.md) on the organization endpoint routes that read or change an
+// endpoint; only the delivery log is shared.
+func orgEndpoint(r *http.Request) error {
+	if id := r.PathValue("webhook_id"); !strings.HasPrefix(id, hangar.PrefixWebhookEndpoint) {
+		return hangar.Errorf(hangar.KindNotFound, "webhook endpoint %s not found", id)
+	}
+	return nil
+}
+
 func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) error {
+	if err := orgEndpoint(r); err != nil {
+		return err
+	}
 	ep, err := s.store.GetWebhookEndpoint(r.Context(), r.PathValue("webhook_id"))
 	if err != nil {
 		return err
@@ -205,6 +219,9 @@ func afterID(eps []*hangar.WebhookEndpoint, id string) []*hangar.WebhookEndpoint
 }
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
+	if err := orgEndpoint(r); err != nil {
+		return err
+	}
 	var req updateWebhookRequest
 	if err := s.decode(w, r, &req); err != nil {
 		return err
@@ -262,6 +279,9 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
+	if err := orgEndpoint(r); err != nil {
+		return err
+	}
 	id := r.PathValue("webhook_id")
 	if err := s.store.DeleteWebhookEndpoint(r.Context(), id); err != nil {
 		return err
@@ -273,6 +293,9 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
 // regenerateWebhookSecret replaces the signing secret; deliveries signed from now on use the
 // new one.
 func (s *Server) regenerateWebhookSecret(w http.ResponseWriter, r *http.Request) error {
+	if err := orgEndpoint(r); err != nil {
+		return err
+	}
 	secret, sealed, keyID, err := s.newWebhookSecret()
 	if err != nil {
 		return err

@@ -63,18 +63,23 @@ func (db *DB) appendTx(ctx context.Context, req hangar.AppendRequest, fnErr *err
 		owner   *string
 		seen    bool
 		seenIDs []string
+		// agentData is the session's agent version, read only when that agent has a
+		// webhook endpoint row (agent-level webhooks, docs/webhooks.md).
+		agentData *string
 	)
 	var b pgx.Batch
 	b.Queue("BEGIN")
-	b.Queue(`SELECT s.last_seq, s.data, l.owner, k.key IS NOT NULL, k.event_ids
+	b.Queue(`SELECT s.last_seq, s.data, l.owner, k.key IS NOT NULL, k.event_ids, v.data
 		FROM sessions s
 		LEFT JOIN session_leases l ON l.session_id = s.id
 		LEFT JOIN idempotency_keys k ON k.session_id = s.id AND k.key = $2
+		LEFT JOIN webhook_endpoints w ON w.agent_id = s.agent_id AND w.agent_id <> ''
+		LEFT JOIN agent_versions v ON w.id IS NOT NULL AND v.agent_id = s.agent_id AND v.version = s.agent_version
 		WHERE s.id = $1 FOR UPDATE OF s`, req.SessionID, req.IdempotencyKey)
 	br := c.SendBatch(ctx, &b)
 	_, err = br.Exec()
 	if err == nil {
-		err = br.QueryRow().Scan(&lastSeq, &data, &owner, &seen, &seenIDs)
+		err = br.QueryRow().Scan(&lastSeq, &data, &owner, &seen, &seenIDs, &agentData)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -135,6 +140,13 @@ func (db *DB) appendTx(ctx context.Context, req hangar.AppendRequest, fnErr *err
 	}
 	// Webhooks (docs/webhooks.md): the outbox rows commit or roll back with the events.
 	queueOutbox(&b, hangar.WebhookOutboxFor(req.SessionID, out, hangar.Now()), hangar.Now())
+	if agentData != nil {
+		a := new(hangar.Agent)
+		if err := decode(*agentData, a); err != nil {
+			return nil, nil, false, err
+		}
+		queueAgentOutbox(&b, a, hangar.AgentWebhookOutboxFor(a, req.SessionID, out, hangar.Now()), hangar.Now())
+	}
 	if req.IdempotencyKey != "" {
 		b.Queue(`INSERT INTO idempotency_keys (session_id, key, event_ids) VALUES ($1, $2, $3)`,
 			req.SessionID, req.IdempotencyKey, ids)

@@ -21,14 +21,14 @@ func (db *DB) CreateWebhookEndpoint(ctx context.Context, w *hangar.WebhookEndpoi
 			return err
 		}
 		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhook_endpoints`).Scan(&n); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM webhook_endpoints WHERE agent_id = ''`).Scan(&n); err != nil {
 			return err
 		}
-		if n >= hangar.MaxWebhookEndpoints {
+		if w.AgentID == "" && n >= hangar.MaxWebhookEndpoints {
 			return hangar.Errorf(hangar.KindConflict, "an organization has at most %d webhook endpoints", hangar.MaxWebhookEndpoints)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO webhook_endpoints (id, state, enabled_events, sealed, key_id, data) VALUES ($1, $2, $3, $4, $5, $6)`,
-			w.ID, w.State, w.EnabledEvents, w.Sealed, w.KeyID, data)
+		_, err := tx.Exec(ctx, `INSERT INTO webhook_endpoints (id, state, enabled_events, sealed, key_id, data, agent_id) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			w.ID, w.State, w.EnabledEvents, w.Sealed, w.KeyID, data, w.AgentID)
 		if isUnique(err) {
 			return hangar.Errorf(hangar.KindConflict, "webhook endpoint %s already exists", w.ID)
 		}
@@ -44,22 +44,23 @@ func encodeWebhook(w *hangar.WebhookEndpoint) (string, error) {
 	return encode(w)
 }
 
-const webhookSelect = `SELECT data, sealed, key_id FROM webhook_endpoints`
+const webhookSelect = `SELECT data, sealed, key_id, agent_id FROM webhook_endpoints`
 
 func scanWebhook(row pgx.Row) (*hangar.WebhookEndpoint, error) {
 	var (
 		data   string
 		sealed []byte
 		keyID  string
+		agent  string
 	)
-	if err := row.Scan(&data, &sealed, &keyID); err != nil {
+	if err := row.Scan(&data, &sealed, &keyID, &agent); err != nil {
 		return nil, err
 	}
 	w := new(hangar.WebhookEndpoint)
 	if err := decode(data, w); err != nil {
 		return nil, err
 	}
-	w.Sealed, w.KeyID = sealed, keyID
+	w.Sealed, w.KeyID, w.AgentID = sealed, keyID, agent
 	return w, nil
 }
 
@@ -71,7 +72,7 @@ func (db *DB) GetWebhookEndpoint(ctx context.Context, id string) (*hangar.Webhoo
 
 // ListWebhookEndpoints lists every endpoint, oldest first.
 func (db *DB) ListWebhookEndpoints(ctx context.Context) ([]*hangar.WebhookEndpoint, error) {
-	rows, err := db.pool.Query(ctx, webhookSelect+` ORDER BY pos`)
+	rows, err := db.pool.Query(ctx, webhookSelect+` WHERE agent_id = '' ORDER BY pos`)
 	if err != nil {
 		return nil, wrap(err, "list webhook endpoints")
 	}
@@ -140,11 +141,28 @@ func queueOutbox(b *pgx.Batch, out []hangar.WebhookOutbox, now time.Time) {
 	b.Queue(`INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, state, created_at, next_attempt_at)
 		SELECT w.id, e.id, e.type, e.payload, 'pending', $4, $4
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS e(id, type, payload)
-		JOIN webhook_endpoints w ON w.state = 'enabled' AND e.type = ANY(w.enabled_events)`,
+		JOIN webhook_endpoints w ON w.state = 'enabled' AND w.agent_id = '' AND e.type = ANY(w.enabled_events)`,
 		ids, types, payloads, nanos(now))
 }
 
-const deliverySelect = `SELECT endpoint_id, event_id, event_type, payload, state, created_at, next_attempt_at, attempts FROM webhook_deliveries`
+// queueAgentOutbox queues, inside AppendEvents' transaction, the agent-level deliveries
+// (docs/webhooks.md) of agent version a: to the agent's endpoint row, with a's URL.
+func queueAgentOutbox(b *pgx.Batch, a *hangar.Agent, out []hangar.WebhookOutbox, now time.Time) {
+	if len(out) == 0 {
+		return
+	}
+	ids, types, payloads := make([]string, len(out)), make([]string, len(out)), make([]string, len(out))
+	for i, o := range out {
+		ids[i], types[i], payloads[i] = o.EventID, o.Type, string(o.Payload)
+	}
+	b.Queue(`INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, state, created_at, next_attempt_at, url)
+		SELECT w.id, e.id, e.type, e.payload, 'pending', $4, $4, $5
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS e(id, type, payload)
+		JOIN webhook_endpoints w ON w.id = $6 AND w.agent_id = w.id AND w.state = 'enabled'`,
+		ids, types, payloads, nanos(now), a.WebhookURL, a.ID)
+}
+
+const deliverySelect = `SELECT endpoint_id, event_id, event_type, payload, state, created_at, next_attempt_at, attempts, url FROM webhook_deliveries`
 
 func scanDelivery(row pgx.Row) (hangar.WebhookDelivery, error) {
 	var (
@@ -153,7 +171,7 @@ func scanDelivery(row pgx.Row) (hangar.WebhookDelivery, error) {
 		created           int64
 		next              *int64
 	)
-	if err := row.Scan(&d.EndpointID, &d.EventID, &d.EventType, &payload, &d.State, &created, &next, &attempts); err != nil {
+	if err := row.Scan(&d.EndpointID, &d.EventID, &d.EventType, &payload, &d.State, &created, &next, &attempts, &d.URL); err != nil {
 		return d, err
 	}
 	d.Payload = []byte(payload)
@@ -182,7 +200,7 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, owner string, now, unt
 		WHERE pos IN (SELECT pos FROM webhook_deliveries
 			WHERE state = 'pending' AND next_attempt_at <= $3 AND claimed_until <= $3
 			ORDER BY pos LIMIT $4 FOR UPDATE SKIP LOCKED)
-		RETURNING endpoint_id, event_id, event_type, payload, state, created_at, next_attempt_at, attempts`,
+		RETURNING endpoint_id, event_id, event_type, payload, state, created_at, next_attempt_at, attempts, url`,
 		owner, nanos(until), nanos(now), limit)
 	if err != nil {
 		return nil, wrap(err, "claim webhook deliveries")

@@ -24,7 +24,13 @@ func (db *DB) AppendEvents(ctx context.Context, req hangar.AppendRequest) ([]han
 	err := db.inTx(ctx, func(tx conn) error {
 		var lastSeq int64
 		var data string
-		err := tx.queryRow(ctx, `SELECT last_seq, data FROM sessions WHERE id = ?`, req.SessionID).Scan(&lastSeq, &data)
+		// agentData is the session's agent version, read only when that agent has a webhook
+		// endpoint row (agent-level webhooks, docs/webhooks.md).
+		var agentData sql.NullString
+		err := tx.queryRow(ctx, `SELECT s.last_seq, s.data, v.data FROM sessions s
+			LEFT JOIN webhook_endpoints w ON w.agent_id = s.agent_id AND w.agent_id <> ''
+			LEFT JOIN agent_versions v ON w.id IS NOT NULL AND v.agent_id = s.agent_id AND v.version = s.agent_version
+			WHERE s.id = ?`, req.SessionID).Scan(&lastSeq, &data, &agentData)
 		if err != nil {
 			return notFound(err, "session", req.SessionID)
 		}
@@ -83,6 +89,15 @@ func (db *DB) AppendEvents(ctx context.Context, req hangar.AppendRequest) ([]han
 		// Webhooks (docs/webhooks.md): the outbox rows commit or roll back with the events.
 		if err := insertOutbox(ctx, tx, hangar.WebhookOutboxFor(req.SessionID, out, hangar.Now()), hangar.Now()); err != nil {
 			return err
+		}
+		if agentData.Valid {
+			a := new(hangar.Agent)
+			if err := decode(agentData.String, a); err != nil {
+				return err
+			}
+			if err := insertAgentOutbox(ctx, tx, a, hangar.AgentWebhookOutboxFor(a, req.SessionID, out, hangar.Now()), hangar.Now()); err != nil {
+				return err
+			}
 		}
 		if req.IdempotencyKey != "" {
 			enc, err := encode(ids)

@@ -12,10 +12,10 @@ import (
 func (db *DB) CreateWebhookEndpoint(ctx context.Context, w *hangar.WebhookEndpoint) error {
 	err := db.inTx(ctx, func(tx conn) error {
 		var n int
-		if err := tx.queryRow(ctx, `SELECT count(*) FROM webhook_endpoints`).Scan(&n); err != nil {
+		if err := tx.queryRow(ctx, `SELECT count(*) FROM webhook_endpoints WHERE agent_id = ''`).Scan(&n); err != nil {
 			return err
 		}
-		if n >= hangar.MaxWebhookEndpoints {
+		if w.AgentID == "" && n >= hangar.MaxWebhookEndpoints {
 			return hangar.Errorf(hangar.KindConflict, "an organization has at most %d webhook endpoints", hangar.MaxWebhookEndpoints)
 		}
 		return insertWebhook(ctx, tx, w, db.d.isUnique)
@@ -28,8 +28,8 @@ func insertWebhook(ctx context.Context, tx conn, w *hangar.WebhookEndpoint, isUn
 	if err != nil {
 		return err
 	}
-	_, err = tx.exec(ctx, `INSERT INTO webhook_endpoints (id, state, enabled_events, sealed, key_id, data) VALUES (?, ?, ?, ?, ?, ?)`,
-		w.ID, w.State, events, w.Sealed, w.KeyID, data)
+	_, err = tx.exec(ctx, `INSERT INTO webhook_endpoints (id, state, enabled_events, sealed, key_id, data, agent_id) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, w.State, events, w.Sealed, w.KeyID, data, w.AgentID)
 	if isUnique(err) {
 		return hangar.Errorf(hangar.KindConflict, "webhook endpoint %s already exists", w.ID)
 	}
@@ -47,22 +47,23 @@ func encodeWebhook(w *hangar.WebhookEndpoint) (data, events string, err error) {
 	return data, events, err
 }
 
-const webhookSelect = `SELECT data, sealed, key_id FROM webhook_endpoints`
+const webhookSelect = `SELECT data, sealed, key_id, agent_id FROM webhook_endpoints`
 
 func scanWebhook(row scanner) (*hangar.WebhookEndpoint, error) {
 	var (
 		data   string
 		sealed []byte
 		keyID  string
+		agent  string
 	)
-	if err := row.Scan(&data, &sealed, &keyID); err != nil {
+	if err := row.Scan(&data, &sealed, &keyID, &agent); err != nil {
 		return nil, err
 	}
 	w := new(hangar.WebhookEndpoint)
 	if err := decode(data, w); err != nil {
 		return nil, err
 	}
-	w.Sealed, w.KeyID = sealed, keyID
+	w.Sealed, w.KeyID, w.AgentID = sealed, keyID, agent
 	return w, nil
 }
 
@@ -79,7 +80,7 @@ func (db *DB) GetWebhookEndpoint(ctx context.Context, id string) (*hangar.Webhoo
 
 // ListWebhookEndpoints lists every endpoint, oldest first.
 func (db *DB) ListWebhookEndpoints(ctx context.Context) ([]*hangar.WebhookEndpoint, error) {
-	rows, err := db.reader().query(ctx, webhookSelect+` ORDER BY pos`)
+	rows, err := db.reader().query(ctx, webhookSelect+` WHERE agent_id = '' ORDER BY pos`)
 	if err != nil {
 		return nil, wrap(err, "list webhook endpoints")
 	}
@@ -147,7 +148,7 @@ func insertOutbox(ctx context.Context, tx conn, out []hangar.WebhookOutbox, now 
 	for _, o := range out {
 		if _, err := tx.exec(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, state, created_at, next_attempt_at)
 			SELECT id, ?, ?, ?, 'pending', ?, ? FROM webhook_endpoints
-			WHERE state = 'enabled' AND EXISTS (SELECT 1 FROM json_each(enabled_events) WHERE value = ?)`,
+			WHERE state = 'enabled' AND agent_id = '' AND EXISTS (SELECT 1 FROM json_each(enabled_events) WHERE value = ?)`,
 			o.EventID, o.Type, string(o.Payload), nanos(now), nanos(now), o.Type); err != nil {
 			return err
 		}
@@ -155,7 +156,20 @@ func insertOutbox(ctx context.Context, tx conn, out []hangar.WebhookOutbox, now 
 	return nil
 }
 
-const deliverySelect = `SELECT endpoint_id, event_id, event_type, payload, state, created_at, next_attempt_at, attempts FROM webhook_deliveries`
+// insertAgentOutbox writes, inside AppendEvents' transaction, the agent-level deliveries
+// (docs/webhooks.md) of agent version a: to the agent's endpoint row, with a's URL.
+func insertAgentOutbox(ctx context.Context, tx conn, a *hangar.Agent, out []hangar.WebhookOutbox, now time.Time) error {
+	for _, o := range out {
+		if _, err := tx.exec(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, event_type, payload, state, created_at, next_attempt_at, url)
+			SELECT id, ?, ?, ?, 'pending', ?, ?, ? FROM webhook_endpoints WHERE id = ? AND agent_id = id AND state = 'enabled'`,
+			o.EventID, o.Type, string(o.Payload), nanos(now), nanos(now), a.WebhookURL, a.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const deliverySelect = `SELECT endpoint_id, event_id, event_type, payload, state, created_at, next_attempt_at, attempts, url FROM webhook_deliveries`
 
 func scanDelivery(row scanner) (hangar.WebhookDelivery, error) {
 	var (
@@ -164,7 +178,7 @@ func scanDelivery(row scanner) (hangar.WebhookDelivery, error) {
 		created           int64
 		next              sql.NullInt64
 	)
-	if err := row.Scan(&d.EndpointID, &d.EventID, &d.EventType, &payload, &d.State, &created, &next, &attempts); err != nil {
+	if err := row.Scan(&d.EndpointID, &d.EventID, &d.EventType, &payload, &d.State, &created, &next, &attempts, &d.URL); err != nil {
 		return d, err
 	}
 	d.Payload = []byte(payload)

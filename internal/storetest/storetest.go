@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) hangar.Store) {
 		{"LeaseFence", testLeaseFence},
 		{"OrphanedSessions", testOrphanedSessions},
 		{"Webhooks", testWebhooks},
+		{"AgentWebhooks", testAgentWebhooks},
 		{"Deployments", testDeployments},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -176,7 +176,11 @@ func (d *Dispatcher) post(ctx context.Context, del hangar.WebhookDelivery, ts ti
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errPermanent, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(del.Payload))
+	url := ep.URL
+	if del.URL != "" {
+		url = del.URL // agent-level webhook: the session's agent version names the URL
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(del.Payload))
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", errPermanent, err)
 	}
