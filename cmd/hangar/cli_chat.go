@@ -99,7 +99,9 @@ func (c *cli) chat(ctx context.Context, sessionID string, history bool) error {
 	s.lines = readLines(ctx, c.env.stdin)
 
 	fmt.Fprintln(c.env.stdout, s.r.style(ansiDim, fmt.Sprintf("chat with %s (%s) — Ctrl-C interrupts a turn, Ctrl-D quits", sessionID, cell(info["status"]))))
-	inTurn := cell(info["status"]) == "running" || cell(info["status"]) == "rescheduling"
+	// Decided from the listed events, not info's status: a turn that ended between the
+	// two requests has its idle event in past, and the stream starts after it.
+	inTurn := turnInProgress(past)
 	interrupted := false
 	if !inTurn {
 		if pending := pendingActions(past); len(pending) > 0 {
@@ -384,6 +386,21 @@ func (s *chatState) pastEvents(ctx context.Context) ([]map[string]any, error) {
 }
 
 // pendingActions returns the events the session's last turn awaits answers to.
+// turnInProgress reports whether the session, after events, is running a turn or has a
+// message waiting for one: its last status event is running or rescheduled, or a user
+// message came after the last idle. The turn's idle event is then still to come.
+func turnInProgress(events []map[string]any) bool {
+	for i := len(events) - 1; i >= 0; i-- {
+		switch cell(events[i]["type"]) {
+		case "session.status_running", "session.status_rescheduled", "user.message":
+			return true
+		case "session.status_idle", "session.status_terminated":
+			return false
+		}
+	}
+	return false
+}
+
 func pendingActions(events []map[string]any) []map[string]any {
 	byID := map[string]map[string]any{}
 	for _, ev := range events {

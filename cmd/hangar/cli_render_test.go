@@ -69,3 +69,32 @@ func TestCLIRenderEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestCLITurnInProgress: chat waits for a turn's idle only when the listed events say the
+// turn is still to end.
+func TestCLITurnInProgress(t *testing.T) {
+	ev := func(types ...string) []map[string]any {
+		var out []map[string]any
+		for _, typ := range types {
+			out = append(out, map[string]any{"type": typ})
+		}
+		return out
+	}
+	tests := []struct {
+		name   string
+		events []map[string]any
+		want   bool
+	}{
+		{"new session", nil, false},
+		{"running", ev("user.message", "session.status_running", "agent.message"), true},
+		{"ended before the list", ev("user.message", "session.status_running", "agent.message", "session.status_idle"), false},
+		{"queued message", ev("session.status_idle", "user.message"), true},
+		{"rescheduled", ev("session.status_running", "session.status_rescheduled"), true},
+		{"terminated", ev("user.message", "session.status_terminated"), false},
+	}
+	for _, tt := range tests {
+		if got := turnInProgress(tt.events); got != tt.want {
+			t.Errorf("%s: turnInProgress = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func TestEscalate(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	tests := []struct {
 		name    string
-		done    bool  // the CLI already exited
+		done    bool  // the CLI already exited (a grace period that never ends, then)
 		killErr error // what SIGKILL returns
 		want    []string
 	}{
@@ -58,7 +58,11 @@ func TestEscalate(t *testing.T) {
 				p.got = append(p.got, "cancel")
 				p.mu.Unlock()
 			}
-			engine.Escalate(done, p, time.Microsecond, cancel, log)
+			grace := time.Microsecond
+			if tt.done {
+				grace = time.Hour // else select may pick the fired timer over done
+			}
+			engine.Escalate(done, p, grace, cancel, log)
 			if !slices.Equal(p.got, tt.want) {
 				t.Errorf("got %v, want %v", p.got, tt.want)
 			}

@@ -24,26 +24,51 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv("HANGAR_FAKE_CLI"); mode != "" {
 		os.Exit(fakeMain(mode, os.Getenv("HANGAR_FAKE_STATE"), os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	// The fake CLIs are symlinks to one script written here, before any test runs: writing
+	// an executable while parallel tests fork lets a child inherit the write descriptor
+	// for a moment, and exec then fails with "text file busy".
+	dir, err := os.MkdirTemp("", "hangar-fake-cli")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if fakeScript, err = writeFakeScript(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
-// fakeCLI writes an executable that runs the fake CLI of mode with its state in a new
-// directory, and returns its path and that directory.
-func fakeCLI(t *testing.T, mode string) (cli, state string) {
-	t.Helper()
+// fakeScript is the fake CLI every test's symlink runs (see TestMain).
+var fakeScript string
+
+// writeFakeScript writes the script that runs this test binary as the fake CLI named by
+// the link it is called through ($0), with its state in the link's directory.
+func writeFakeScript(dir string) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
+	// GORACE: a race-enabled binary otherwise sleeps a second at exit.
+	script := fmt.Sprintf("#!/bin/sh\nd=$(dirname \"$0\")\nGORACE=atexit_sleep_ms=0 HANGAR_FAKE_CLI=$(basename \"$0\") HANGAR_FAKE_STATE=\"$d/state\" exec %s \"$@\"\n", self)
+	path := filepath.Join(dir, "fake-cli")
+	return path, os.WriteFile(path, []byte(script), 0o755)
+}
+
+// fakeCLI returns the path of a fake CLI of mode (a link to fakeScript) with its state in
+// a new directory, and that directory.
+func fakeCLI(t *testing.T, mode string) (cli, state string) {
+	t.Helper()
 	dir := t.TempDir()
 	state = filepath.Join(dir, "state")
 	if err := os.MkdirAll(filepath.Join(state, "vms"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cli = filepath.Join(dir, mode)
-	// GORACE: a race-enabled binary otherwise sleeps a second at exit.
-	script := fmt.Sprintf("#!/bin/sh\nGORACE=atexit_sleep_ms=0 HANGAR_FAKE_CLI=%s HANGAR_FAKE_STATE=%s exec %s \"$@\"\n", mode, state, self)
-	if err := os.WriteFile(cli, []byte(script), 0o755); err != nil {
+	if err := os.Symlink(fakeScript, cli); err != nil {
 		t.Fatal(err)
 	}
 	return cli, state
