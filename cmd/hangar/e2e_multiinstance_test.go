@@ -116,9 +116,10 @@ func TestMultiInstance(t *testing.T) {
 	procs := []*proc{start("p0"), start("p1"), start("p2")}
 
 	// Three turns: the first and third hold for a while, so kills and restarts land
-	// mid-turn.
+	// mid-turn. The first holds long enough for the test to see all ten of p0's turns
+	// start and queue thirty messages on a loaded machine before the kill.
 	agent := newAgent(t, procs[0].Client, "multi", scriptMetadata(t,
-		[]scriptStep{{"message": "started"}, {"sleep_ms": 1500}, {"message": "finished"}},
+		[]scriptStep{{"message": "started"}, {"sleep_ms": 6000}, {"message": "finished"}},
 		[]scriptStep{{"message": "second"}},
 		[]scriptStep{{"message": "third-started"}, {"sleep_ms": 1500}, {"message": "third-finished"}},
 	))
