@@ -1,0 +1,16 @@
+-- Session threads of multiagent sessions (hangar.ThreadStore, docs/threads.md), and the
+-- thread each event belongs to: thread_id is NULL for the primary thread; cross_posted
+-- marks a child thread's event that the primary (session-level) stream shows too.
+CREATE TABLE threads (
+	pos         INTEGER PRIMARY KEY AUTOINCREMENT,
+	id          TEXT    NOT NULL UNIQUE,
+	session_id  TEXT    NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+	status      TEXT    NOT NULL,
+	archived_at INTEGER,
+	data        TEXT    NOT NULL
+);
+CREATE INDEX threads_session ON threads (session_id, pos);
+
+ALTER TABLE events ADD COLUMN thread_id TEXT;
+ALTER TABLE events ADD COLUMN cross_posted INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX events_thread ON events (thread_id, seq) WHERE thread_id IS NOT NULL;
