@@ -1,0 +1,64 @@
+package gemini
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hangar-dev/hangar/internal/engine/enginetest"
+)
+
+// TestTranslateMCPTranscript translates a recorded real run (TestRealCLIMCPTool with
+// -record-mcp) whose model called the docs server's lookup tool.
+func TestTranslateMCPTranscript(t *testing.T) {
+	tr := &Translator{MCPServers: []string{"docs"}}
+	var unknown []string
+	tr.Unknown = func(typ string, _ []byte) { unknown = append(unknown, typ) }
+	var evs = tr.Finish(false)[:0]
+	for _, line := range enginetest.TranscriptLines(t, "mcp_tool.jsonl") {
+		evs = append(evs, tr.Line(line)...)
+	}
+	evs = append(evs, tr.Finish(false)...)
+	enginetest.CheckEvents(t, evs)
+	enginetest.CheckMCPEvents(t, evs)
+	got := enginetest.Render(evs)
+	path := filepath.Join("testdata", "mcp_tool.golden")
+	if *update {
+		os.WriteFile(path, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" || len(unknown) > 0 {
+		t.Errorf("%s (-want +got):\n%s\nunknown lines: %v", path, diff, unknown)
+	}
+	// Without the server's name the same call is an ordinary tool use.
+	plain := &Translator{}
+	for _, line := range enginetest.TranscriptLines(t, "mcp_tool.jsonl") {
+		for _, ev := range plain.Line(line) {
+			if ev.Type == "agent.mcp_tool_use" {
+				t.Errorf("an MCP tool use without MCPServers: %v", ev)
+			}
+		}
+	}
+}
+
+func TestMCPToolName(t *testing.T) {
+	for _, tt := range []struct {
+		name, server, tool string
+		ok                 bool
+	}{
+		{"mcp_docs_lookup", "docs", "lookup", true},
+		{"mcp_my_docs_look_up", "my_docs", "look_up", true},
+		{"mcp_docs_", "", "", false},
+		{"mcp_other_lookup", "", "", false},
+		{"run_shell_command", "", "", false},
+	} {
+		s, tool, ok := mcpToolName(tt.name, []string{"docs", "my", "my_docs"})
+		if s != tt.server || tool != tt.tool || ok != tt.ok {
+			t.Errorf("mcpToolName(%q) = %q %q %v, want %q %q %v", tt.name, s, tool, ok, tt.server, tt.tool, tt.ok)
+		}
+	}
+}
