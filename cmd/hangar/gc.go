@@ -23,7 +23,7 @@ import (
 const installationVar = "HANGAR_INSTALLATION_ID"
 
 // installationID returns the installation ID kept in the data dir (created on first
-// use), "" without a data dir. HANGAR_INSTALLATION_ID (read with the kubernetes settings)
+// use), "" without an existing data dir. HANGAR_INSTALLATION_ID (read with the kubernetes settings)
 // overrides it: instances sharing a PostgreSQL store but not a data dir must set it alike.
 func installationID(cfg Config) string {
 	if cfg.DataDir == "" {
@@ -36,9 +36,8 @@ func installationID(cfg Config) string {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	id := "hangar-" + hex.EncodeToString(rnd[:])
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return ""
-	}
+	// The data dir is the server's (newApp creates it first): a command that only builds
+	// provider configs must not create one in its working directory.
 	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
 		return ""
 	}

@@ -74,3 +74,15 @@ func TestCollectingStore(t *testing.T) {
 		t.Errorf("delete: %v, %d collections, want 2", err, calls)
 	}
 }
+
+// TestInstallationIDNeedsDataDir checks that building provider configs outside a server
+// (no data dir yet) creates nothing in the working directory.
+func TestInstallationIDNeedsDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "absent")
+	if id := installationID(Config{DataDir: dir}); id != "" {
+		t.Errorf("installationID without a data dir = %q, want \"\"", id)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("data dir created: stat err = %v", err)
+	}
+}
