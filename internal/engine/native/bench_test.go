@@ -3,7 +3,6 @@ package native_test
 import (
 	"encoding/json"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 
 	"github.com/hangar-dev/hangar/internal/engine"
@@ -70,8 +69,8 @@ func BenchmarkTurn(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			n, _ := strconv.Atoi(resume)
-			b.ReportMetric(float64(n), "msgs")
+			b.ReportMetric(float64(native.TranscriptLen(resume)), "msgs")
+			b.ReportMetric(float64(len(resume)), "token_bytes")
 		})
 	}
 }

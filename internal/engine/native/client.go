@@ -33,6 +33,8 @@ type request struct {
 	System    string            `json:"system,omitempty"`
 	Messages  []message         `json:"messages"`
 	Tools     []json.RawMessage `json:"tools,omitempty"`
+	// ToolChoice is {"type":"none"} for the compaction request (compact.go).
+	ToolChoice json.RawMessage `json:"tool_choice,omitempty"`
 }
 
 // message is one conversation message; Content holds the API's content blocks verbatim

@@ -11,6 +11,29 @@ type conversation struct {
 	// answered, in order; results are the tool_result blocks answered so far.
 	calls   []string
 	results []json.RawMessage
+	// tokens is the size of the context at the last model reply (its input, cache and
+	// output tokens), when the conversation had measured messages; compact.go estimates
+	// the rest.
+	tokens   int64
+	measured int
+}
+
+// measure records the usage of a reply just appended.
+func (c *conversation) measure(u usage) {
+	c.tokens = u.Input + u.CacheRead + u.CacheCreation + u.Output
+	c.measured = len(c.msgs)
+}
+
+// estimate is the number of tokens the conversation would take as a request now: the
+// last measured size and about a token per 4 bytes of the messages added since.
+func (c *conversation) estimate() int64 {
+	n := 0
+	for _, m := range c.msgs[min(c.measured, len(c.msgs)):] {
+		for _, b := range m.Content {
+			n += len(b)
+		}
+	}
+	return c.tokens + int64(n/4)
 }
 
 // addUser appends blocks as a user message, merged into the last message when that is a

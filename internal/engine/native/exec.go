@@ -20,8 +20,8 @@ import (
 
 // Running toolset calls in the session's sandbox (environments other than self_hosted):
 // bash through provider exec, read/write/edit through the sandbox's file calls, glob and
-// grep through find and rg/grep. Each bash call is a fresh `bash -c` in the working
-// directory (not a persistent shell: state other than files does not carry over). Results
+// grep through find and rg/grep. Each bash call is a fresh `bash -c` that carries the shell
+// state of the previous ones (shell.go). Results
 // follow the SDK's toolset (tools/agenttoolset) closely, so a model sees the same tools on
 // both kinds of environment.
 
@@ -134,6 +134,12 @@ func (t *sandboxTools) bash(ctx context.Context, raw json.RawMessage) (string, b
 	if err := json.Unmarshal(raw, &in); err != nil {
 		return "invalid bash input: " + err.Error(), true
 	}
+	if in.Restart {
+		// A fresh shell: forget the state (shell.go).
+		if _, _, _, err := t.exec(ctx, []string{"rm", "-f", "--", t.statePath()}, nil); err != nil {
+			return "bash: restart: " + err.Error(), true
+		}
+	}
 	if strings.TrimSpace(in.Command) == "" {
 		if in.Restart {
 			return "shell restarted", false
@@ -146,7 +152,7 @@ func (t *sandboxTools) bash(ctx context.Context, raw json.RawMessage) (string, b
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out, code, over, err := t.exec(cctx, []string{"bash", "-c", in.Command}, nil)
+	out, code, over, err := t.exec(cctx, []string{"bash", "--noprofile", "--norc", "-c", shellScript, "bash", t.statePath(), in.Command}, nil)
 	switch {
 	case errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 		return strings.TrimRight(out, "\n") + fmt.Sprintf("\ncommand timed out after %s", timeout), true

@@ -118,3 +118,53 @@ func TestGlobPatterns(t *testing.T) {
 		}
 	}
 }
+
+// The bash tool keeps the shell's state between calls, across turns: the directory,
+// variables (exported or not), arrays, functions and aliases. A call killed by its
+// timeout loses only its own changes; restart forgets everything.
+func TestBashKeepsShellState(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	sb := sandbox(t)
+	os.MkdirAll(filepath.Join(sb.Host("/workspace"), "src"), 0o755)
+	bash := func(input map[string]any) fakemodel.Response { return fakemodel.ToolUse("bash", input) }
+	results := func(calls ...map[string]any) []string {
+		t.Helper()
+		for _, c := range calls {
+			f.fake.Push(bash(c))
+		}
+		f.fake.Push(fakemodel.Text("ok"))
+		evs, _, err := turn(t, f.engine(t), sb, spec(agent(toolset), "go"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range evs {
+			if ev.Type == hangar.EventAgentToolResult {
+				out = append(out, engine.Text(mustJSON(body(t, ev)["content"])))
+			}
+		}
+		return out
+	}
+	got := results(
+		map[string]any{"command": `cd src && export A=exported; B=plain; arr=(x y); f() { echo "fn $1"; }; alias hi='echo alias'; export PATH="$PATH:/opt/extra"`},
+		map[string]any{"command": `pwd; echo "$A $B ${arr[1]}"; f z; hi; echo "${PATH##*:}"`},
+	)
+	want := sb.Host("/workspace/src") + "\nexported plain y\nfn z\nalias\n/opt/extra"
+	if len(got) != 2 || got[1] != want {
+		t.Fatalf("second call = %q, want %q", got, want)
+	}
+	// Next turn (a new run): still there; a timed-out call's changes are not.
+	got = results(
+		map[string]any{"command": `export A=changed; sleep 30`, "timeout_ms": 300},
+		map[string]any{"command": `echo "$A $B"; exit 4`},
+		map[string]any{"command": `echo "after exit: $A"`},
+	)
+	if len(got) != 3 || !strings.Contains(got[0], "timed out") || got[1] != "exported plain\nexit status 4" || got[2] != "after exit: exported" {
+		t.Fatalf("results %q", got)
+	}
+	got = results(map[string]any{"restart": true, "command": `pwd; echo "A=${A:-unset}"`})
+	if len(got) != 1 || got[0] != sb.Host("/workspace")+"\nA=unset" {
+		t.Fatalf("after restart %q", got)
+	}
+}

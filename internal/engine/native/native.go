@@ -36,7 +36,8 @@ type Config struct {
 	// credential; a session's vault ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN overrides it.
 	APIKey    string `json:"api_key,omitempty"`
 	AuthToken string `json:"auth_token,omitempty"`
-	// StateDir holds the conversation transcripts ("" keeps them in memory).
+	// StateDir is where earlier versions kept conversation transcripts; they are still
+	// read for sessions whose resume token names one, and removed with their session.
 	StateDir string `json:"state_dir,omitempty"`
 	// MaxTokens is max_tokens of every model request (DefaultMaxTokens when 0).
 	MaxTokens int `json:"max_tokens,omitempty"`
@@ -45,6 +46,9 @@ type Config struct {
 	MaxRounds int `json:"max_rounds,omitempty"`
 	// BashTimeoutMS is the timeout of bash calls that set none (120000 when 0).
 	BashTimeoutMS int `json:"bash_timeout_ms,omitempty"`
+	// CompactAtTokens is the estimated context size at which the conversation is
+	// compacted (compact.go; DefaultCompactAtTokens when 0, never when negative).
+	CompactAtTokens int `json:"compact_at_tokens,omitempty"`
 }
 
 // Engine is the native engine.
@@ -73,6 +77,9 @@ func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 	}
 	if c.MaxRounds <= 0 {
 		c.MaxRounds = DefaultMaxRounds
+	}
+	if c.CompactAtTokens == 0 {
+		c.CompactAtTokens = DefaultCompactAtTokens
 	}
 	if c.BashTimeoutMS <= 0 {
 		c.BashTimeoutMS = defaultBashMS
@@ -109,6 +116,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		pending: map[string]string{},
+		mcp:     map[string]*mcpBinding{},
 		log:     e.log.With("session", spec.Session.ID),
 	}
 	if sb != nil && !spec.Delegate {
@@ -124,4 +132,13 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	return r, nil
 }
 
-var _ engine.Engine = (*Engine)(nil)
+// Forget implements engine.Forgetter: the conversation lives in the resume token, so
+// only a legacy transcript file (transcript.go) can be left to remove.
+func (e *Engine) Forget(ctx context.Context, sessionID string) error {
+	return e.transcripts.forget(ctx, sessionID)
+}
+
+var (
+	_ engine.Engine    = (*Engine)(nil)
+	_ engine.Forgetter = (*Engine)(nil)
+)

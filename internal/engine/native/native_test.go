@@ -46,10 +46,11 @@ func (f *fixture) engine(t *testing.T) engine.Engine {
 	return e
 }
 
-// sandbox is a host sandbox whose /workspace arguments (find, grep roots) map to the host.
+// sandbox is a host sandbox whose /workspace and /home/agent arguments (find, grep roots,
+// the bash state file) map to the host.
 func sandbox(t *testing.T) *enginetest.HostSandbox {
 	return enginetest.NewHostSandbox(t, enginetest.HostOptions{Arg: func(s *enginetest.HostSandbox, arg string) string {
-		if strings.HasPrefix(arg, "/workspace") {
+		if strings.HasPrefix(arg, "/workspace") || strings.HasPrefix(arg, "/home/agent") {
 			return s.Host(arg)
 		}
 		return arg
@@ -166,8 +167,8 @@ func TestToolRoundRunsInSandbox(t *testing.T) {
 	if err != nil || string(got) != "hello native" {
 		t.Fatalf("file = %q, %v", got, err)
 	}
-	if resume != "4" {
-		t.Errorf("resume = %q, want 4 (user, assistant, tool results, assistant)", resume)
+	if n := native.TranscriptLen(resume); n != 4 {
+		t.Errorf("resume holds %d messages, want 4 (user, assistant, tool results, assistant)", n)
 	}
 	reqs := f.fake.MessageRequests()
 	if len(reqs) != 2 || reqs[0].Model != "claude-test" || string(reqs[0].System) != `"be brief"` || reqs[0].Header.Get("x-api-key") != "sk-test" {
@@ -189,8 +190,8 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
-// A second turn continues the conversation from the transcript, through a new engine
-// (a restarted server) that only has the resume token.
+// A second turn continues the conversation from the resume token alone, through a new
+// engine with no state dir (a restarted server, or another instance).
 func TestConversationContinuesAcrossTurnsAndRestarts(t *testing.T) {
 	f := newFixture(t)
 	sb := sandbox(t)
@@ -219,8 +220,8 @@ func TestConversationContinuesAcrossTurnsAndRestarts(t *testing.T) {
 	if len(last.Messages) != 7 || last.Messages[0].Content[0].Text != `CUSTOM:write {"file_path":"x.txt","content":"42"}` {
 		t.Errorf("last request has %d messages: %+v", len(last.Messages), last.Messages)
 	}
-	if resume2 != "8" {
-		t.Errorf("resume = %q, want 8", resume2)
+	if n := native.TranscriptLen(resume2); n != 8 {
+		t.Errorf("resume holds %d messages, want 8", n)
 	}
 	// A retried turn (same resume token) starts from the same conversation.
 	s.Resume = resume

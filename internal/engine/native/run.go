@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -44,6 +43,14 @@ type run struct {
 	// server maps the API IDs of server tool calls (web_search, web_fetch) of the current
 	// reply to their engine-local IDs.
 	server map[string]string
+
+	// mcp maps the model's names of MCP tools to their servers (mcp.go); mcpClients are
+	// the run's connected servers.
+	mcp        map[string]*mcpBinding
+	mcpClients []*mcpClient
+
+	// compactions counts the turn's compactions (compact.go).
+	compactions int
 }
 
 // errStopped ends the loop when the run is interrupted or cancelled.
@@ -132,16 +139,23 @@ func (r *run) emitFinal(ctx context.Context, ev engine.Event) {
 // starts from the conversation as it was before it.
 func (r *run) main(ctx context.Context) error {
 	sess := r.spec.Session
-	msgs, lost, err := r.e.transcripts.load(sess.ID, r.spec.Resume)
+	msgs, lost, err := r.e.transcripts.load(sess.ID, r.spec.Resume) // transcript.go
 	if err != nil {
 		return &engine.Error{Type: "unknown_error", Message: "the conversation of the session could not be loaded", Err: err}
 	}
 	if lost {
-		r.log.Warn("native transcript shorter than its resume token; starting the conversation over", "resume", r.spec.Resume)
+		r.log.Warn("the conversation of the resume token is not available; starting it over", "resume_bytes", len(r.spec.Resume))
 	}
-	conv := &conversation{msgs: msgs}
+	conv := &conversation{msgs: msgs.Messages, tokens: msgs.ContextTokens, measured: len(msgs.Messages)}
+	defer r.closeMCP()
+	err = r.connectMCP(ctx) // mcp.go
+	if err == nil {
+		err = r.maybeCompact(ctx, conv, false) // compact.go: before the new prompt
+	}
 	conv.addUser(userContent(r.spec.Content)...)
-	err = r.loop(ctx, conv)
+	if err == nil {
+		err = r.loop(ctx, conv)
+	}
 	if r.span != "" {
 		r.endSpan(ctx, usage{}, err != nil && !errors.Is(err, errStopped), true)
 	}
@@ -152,10 +166,11 @@ func (r *run) main(ctx context.Context) error {
 		return nil // cancelled: the runner is going away; keep the saved conversation
 	}
 	conv.settle("the user interrupted the turn before this tool call finished")
-	if err := r.e.transcripts.save(sess.ID, conv.msgs); err != nil {
+	tok, err := encodeTranscript(transcript{Messages: conv.msgs, ContextTokens: conv.tokens})
+	if err != nil {
 		return &engine.Error{Type: "unknown_error", Message: "the conversation of the session could not be saved", Err: err}
 	}
-	r.emitFinal(ctx, engine.Event{Type: engine.EventResume, Resume: strconv.Itoa(len(conv.msgs))})
+	r.emitFinal(ctx, engine.Event{Type: engine.EventResume, Resume: tok})
 	return nil
 }
 
@@ -165,13 +180,17 @@ func (r *run) loop(ctx context.Context, conv *conversation) error {
 		if round >= r.e.cfg.MaxRounds {
 			return &engine.Error{Type: "tool_use_limit_reached_error", Message: fmt.Sprintf("the agent made %d model requests in one turn, the limit", round)}
 		}
-		rep, err := r.request(ctx, conv.msgs)
+		if err := r.maybeCompact(ctx, conv, true); err != nil { // compact.go
+			return err
+		}
+		rep, err := r.request(ctx, r.newRequest(conv.msgs), &streamHandler{r: r, ctx: ctx})
 		if err != nil {
 			return err
 		}
 		if len(rep.Content) > 0 {
 			conv.msgs = append(conv.msgs, message{Role: "assistant", Content: rep.Content})
 		}
+		conv.measure(rep.Usage)
 		if rep.StopReason == "pause_turn" {
 			continue // a long server tool call: the API continues it on the next request
 		}
@@ -197,13 +216,19 @@ func (r *run) loop(ctx context.Context, conv *conversation) error {
 	}
 }
 
-// request makes one model request inside a span.model_request_start/_end pair.
-func (r *run) request(ctx context.Context, msgs []message) (*reply, error) {
+// newRequest is the model request of the agent for msgs.
+func (r *run) newRequest(msgs []message) *request {
 	agent := &r.spec.Session.Agent
 	req := &request{Model: agent.Model.ID, MaxTokens: r.e.cfg.MaxTokens, Stream: true, Messages: msgs, Tools: r.tools.defs}
 	if agent.System != nil {
 		req.System = *agent.System
 	}
+	return req
+}
+
+// request makes one model request inside a span.model_request_start/_end pair, telling h
+// about the reply's blocks as they stream.
+func (r *run) request(ctx context.Context, req *request, h blockHandler) (*reply, error) {
 	r.span = r.id("req")
 	if err := r.emit(ctx, engine.Event{Type: hangar.EventModelRequestStart, ID: r.span}); err != nil {
 		return nil, err
@@ -219,7 +244,7 @@ func (r *run) request(ctx context.Context, msgs []message) (*reply, error) {
 		}
 	}()
 	r.server = map[string]string{}
-	rep, err := r.client.stream(rctx, req, r.tools.beta, &streamHandler{r: r, ctx: ctx})
+	rep, err := r.client.stream(rctx, req, r.tools.beta, h)
 	if err != nil {
 		if r.stopped() || ctx.Err() != nil {
 			return nil, errStopped
@@ -347,6 +372,9 @@ func (r *run) call(ctx context.Context, c block) (toolResult, error) {
 			return toolResult{}, err
 		}
 		return clientResult(in), nil
+	}
+	if b := r.mcp[c.Name]; b != nil {
+		return r.callMCP(ctx, c, b) // mcp.go
 	}
 	policy, ok := r.tools.policy[c.Name]
 	if !ok {

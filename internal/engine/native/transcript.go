@@ -1,100 +1,144 @@
 package native
 
 import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
-// Conversation continuity: the loop keeps each session's Messages API conversation (the
-// exact blocks the model wrote, thinking signatures and tool IDs included) in a transcript
-// file <state dir>/<session id>.json, rewritten at the end of every run. The run's resume
-// token (engine.EventResume, stored by the runner with the session's runtime state, so it
-// survives a restart) is the number of messages the conversation had then: the next run
-// loads the file and keeps that many, so a turn retried after a crash starts again from
-// the conversation its first run started from. Without a state dir transcripts live in
-// memory (tests).
+// Conversation continuity: a session's Messages API conversation (the exact blocks the
+// model wrote, thinking signatures and tool IDs included) is the run's resume token
+// itself (engine.EventResume): gzipped JSON (transcript), base64, behind tokenPrefix. The runner stores
+// the token with the session's runtime state in the database at the end of the turn, so
+// the conversation survives a restart, follows the session to any instance sharing the
+// store, goes away with the session, and a turn retried after a crash starts again from
+// the token its first run started from. Nothing is kept on the instance.
+//
+// Before this, the token was the message count of a transcript file
+// <state dir>/<session id>.json; such tokens are still read (legacyLoad) and the files
+// removed when their session is deleted (Engine.Forget).
 
-// transcripts loads and saves conversations.
+// tokenPrefix starts a transcript token (format version 1: base64url(gzip(JSON))).
+const tokenPrefix = "z1."
+
+// transcript is what a token holds.
+type transcript struct {
+	Messages []message `json:"messages"`
+	// ContextTokens is the size of the context at the last model reply (compact.go).
+	ContextTokens int64 `json:"context_tokens,omitempty"`
+}
+
+// encodeTranscript returns the resume token holding tr.
+func encodeTranscript(tr transcript) (string, error) {
+	var b bytes.Buffer
+	b.WriteString(tokenPrefix)
+	enc := base64.NewEncoder(base64.RawURLEncoding, &b)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(enc)
+	if tr.Messages == nil {
+		tr.Messages = []message{}
+	}
+	if err := json.NewEncoder(zw).Encode(tr); err != nil {
+		return "", fmt.Errorf("native: encode transcript: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return "", fmt.Errorf("native: encode transcript: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return "", fmt.Errorf("native: encode transcript: %w", err)
+	}
+	return b.String(), nil
+}
+
+// gzipWriters reuses compressors: each holds about a megabyte of state.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return zw
+}}
+
+// decodeTranscript reads a token of encodeTranscript.
+func decodeTranscript(tok string) (transcript, error) {
+	var tr transcript
+	zr, err := gzip.NewReader(base64.NewDecoder(base64.RawURLEncoding, strings.NewReader(strings.TrimPrefix(tok, tokenPrefix))))
+	if err != nil {
+		return tr, fmt.Errorf("native: decode transcript: %w", err)
+	}
+	if err := json.NewDecoder(zr).Decode(&tr); err != nil {
+		return tr, fmt.Errorf("native: decode transcript: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return tr, fmt.Errorf("native: decode transcript: %w", err)
+	}
+	return tr, nil
+}
+
+// transcripts reads resume tokens, including the legacy ones naming a file in dir.
 type transcripts struct {
 	dir string
+}
 
-	mu  sync.Mutex
-	mem map[string][]message
+// load returns the conversation a resume token holds. lost reports a token whose
+// conversation cannot be had (a legacy file on another machine or gone, or a damaged
+// token): the conversation starts over.
+func (t *transcripts) load(sessionID, resume string) (tr transcript, lost bool, err error) {
+	switch {
+	case resume == "":
+		return tr, false, nil
+	case strings.HasPrefix(resume, tokenPrefix):
+		tr, err := decodeTranscript(resume)
+		if err != nil {
+			return transcript{}, true, nil
+		}
+		return tr, false, nil
+	}
+	msgs, lost, err := t.legacyLoad(sessionID, resume)
+	return transcript{Messages: msgs}, lost, err
+}
+
+// legacyLoad reads a message-count token: the first n messages of the session's
+// transcript file.
+func (t *transcripts) legacyLoad(sessionID, resume string) ([]message, bool, error) {
+	n, err := strconv.Atoi(resume)
+	if err != nil || n < 0 || t.dir == "" {
+		return nil, true, nil
+	}
+	b, err := os.ReadFile(t.path(sessionID))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("native: read transcript: %w", err)
+	}
+	var msgs []message
+	if err := json.Unmarshal(b, &msgs); err != nil || len(msgs) < n {
+		return nil, true, nil
+	}
+	return msgs[:n], false, nil
 }
 
 func (t *transcripts) path(sessionID string) string {
 	return filepath.Join(t.dir, sessionID+".json")
 }
 
-// load returns the first n messages of the session's conversation (all of them when
-// resume is not a count). lost reports that the token named more messages than there are
-// (a transcript on another machine, or deleted): the conversation starts over.
-func (t *transcripts) load(sessionID, resume string) (msgs []message, lost bool, err error) {
-	n, convErr := strconv.Atoi(resume)
-	if resume == "" || convErr != nil || n < 0 {
-		n = 0
-	}
-	if t.dir == "" {
-		t.mu.Lock()
-		msgs = append([]message(nil), t.mem[sessionID]...)
-		t.mu.Unlock()
-	} else {
-		b, err := os.ReadFile(t.path(sessionID))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
-			return nil, false, fmt.Errorf("native: read transcript: %w", err)
-		default:
-			if err := json.Unmarshal(b, &msgs); err != nil {
-				return nil, false, fmt.Errorf("native: decode transcript: %w", err)
-			}
-		}
-	}
-	if len(msgs) < n {
-		return nil, true, nil
-	}
-	return msgs[:n], false, nil
-}
-
-// save replaces the session's conversation (write to a temporary file, then rename, so a
-// crash leaves the old one whole).
-func (t *transcripts) save(sessionID string, msgs []message) error {
-	if t.dir == "" {
-		t.mu.Lock()
-		if t.mem == nil {
-			t.mem = map[string][]message{}
-		}
-		t.mem[sessionID] = append([]message(nil), msgs...)
-		t.mu.Unlock()
+// forget removes the session's legacy transcript file, if any.
+func (t *transcripts) forget(ctx context.Context, sessionID string) error {
+	if t.dir == "" || sessionID == "" || strings.ContainsAny(sessionID, `/\`) {
 		return nil
 	}
-	b, err := json.Marshal(msgs)
-	if err != nil {
-		return fmt.Errorf("native: encode transcript: %w", err)
-	}
-	if err := os.MkdirAll(t.dir, 0o700); err != nil {
-		return fmt.Errorf("native: transcript dir: %w", err)
-	}
-	f, err := os.CreateTemp(t.dir, "."+sessionID+".*")
-	if err != nil {
-		return fmt.Errorf("native: write transcript: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("native: write transcript: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("native: write transcript: %w", err)
-	}
-	if err := os.Rename(f.Name(), t.path(sessionID)); err != nil {
-		return fmt.Errorf("native: write transcript: %w", err)
+	if err := os.Remove(t.path(sessionID)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("native: remove transcript: %w", err)
 	}
 	return nil
 }
