@@ -120,3 +120,7 @@ func TestCheck(t *testing.T) {
 		t.Error("Check with a rejected credential succeeded")
 	}
 }
+
+func TestSandboxIsolated(t *testing.T) {
+	cloudtest.RunIsolated(t, newProvider(t, newFakeFly(t)))
+}

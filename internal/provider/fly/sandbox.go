@@ -25,6 +25,10 @@ type Sandbox struct {
 	running   map[*execution]bool // for Stop
 }
 
+// Capabilities are the provider's: engines start their CLI at its mount target, where
+// the machine's image must bring it (engine.CLIBinary).
+func (s *Sandbox) Capabilities() provider.Capabilities { return s.p.Capabilities() }
+
 func (s *Sandbox) Handle() provider.Handle { return s.h.Encode() }
 
 func (s *Sandbox) path(suffix string) string { return s.p.path("/"+s.h.ID, suffix) }
