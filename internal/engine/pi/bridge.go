@@ -23,6 +23,10 @@ const (
 	dialogConfirmation = "hangar.tool_confirmation"
 )
 
+// statusMCPError is the status key under which the bridge reports an MCP server that
+// failed to connect.
+const statusMCPError = "hangar.mcp_error"
+
 // BridgePath and BridgeConfigPath return where Start writes the bridge extension and its
 // configuration.
 func BridgePath(spec engine.Spec) string { return path.Join(home(spec), ".pi", "hangar", "bridge.ts") }
@@ -74,12 +78,20 @@ func AskTools(tools json.RawMessage) []string {
 }
 
 // BridgeConfig returns the bridge's configuration for a turn of spec, or nil when the
-// agent has neither custom tools nor tools to confirm (pi then runs without it).
+// agent has no custom tools, no tools to confirm and no MCP servers (pi then runs without
+// it). pi's --tools allowlist would drop the MCP tools, whose names are known only once
+// the bridge has listed them, so with the bridge pi starts with no built-in tool active
+// and the bridge activates the enabled built-in tools ("tools"), the custom tools and the
+// MCP tools itself.
 func BridgeConfig(spec engine.Spec) []byte {
 	tools := agentTools(spec)
-	custom, ask := CustomTools(tools), AskTools(tools)
-	if len(custom) == 0 && len(ask) == 0 {
+	custom, ask, mcp := CustomTools(tools), AskTools(tools), MCPServers(spec)
+	if len(custom) == 0 && len(ask) == 0 && len(mcp) == 0 {
 		return nil
+	}
+	builtin := Tools(tools)
+	if builtin == nil {
+		builtin = []string{}
 	}
 	if custom == nil {
 		custom = []CustomTool{}
@@ -87,7 +99,10 @@ func BridgeConfig(spec engine.Spec) []byte {
 	if ask == nil {
 		ask = []string{}
 	}
-	b, _ := json.MarshalIndent(map[string]any{"custom_tools": custom, "ask": ask}, "", "  ")
+	if mcp == nil {
+		mcp = []MCPServer{}
+	}
+	b, _ := json.MarshalIndent(map[string]any{"tools": builtin, "custom_tools": custom, "ask": ask, "mcp_servers": mcp}, "", "  ")
 	return append(b, '\n')
 }
 

@@ -30,10 +30,16 @@ func TestBridgeConfigAndArgs(t *testing.T) {
 		t.Errorf("custom tools %+v", cfg.Custom)
 	}
 	args := strings.Join(Args(spec), " ")
-	for _, want := range []string{"--no-extensions -e /home/agent/.pi/hangar/bridge.ts", "--tools bash,read,write,find,ls,grep,get_weather"} {
-		if !strings.Contains(args, want) {
-			t.Errorf("Args lack %q: %s", want, args)
-		}
+	// The bridge, not --tools, activates the built-in tools (with the custom ones).
+	if want := "--no-extensions -e /home/agent/.pi/hangar/bridge.ts --no-builtin-tools"; !strings.HasSuffix(args, want) {
+		t.Errorf("Args do not end with %q: %s", want, args)
+	}
+	var active struct {
+		Tools []string `json:"tools"`
+	}
+	json.Unmarshal(BridgeConfig(spec), &active)
+	if diff := cmp.Diff([]string{"bash", "read", "write", "find", "ls", "grep"}, active.Tools); diff != "" {
+		t.Errorf("bridge tools (-want +got):\n%s", diff)
 	}
 	if env := strings.Join(Env(spec), "\n"); !strings.Contains(env, "HANGAR_PI_BRIDGE=/home/agent/.pi/hangar/bridge.json") {
 		t.Errorf("Env lacks the bridge config:\n%s", env)

@@ -9,8 +9,9 @@
 // egress proxy with the session token (read from the environment, never written to a
 // file), and settings.json with install telemetry and pi's own retries off. Every
 // startup network check is off (PI_OFFLINE). Later turns continue pi's own session file
-// (--session), which lives in the persisted HOME. The agent's custom tools and
-// always_ask policies go through a small pi extension Hangar ships (bridge.go).
+// (--session), which lives in the persisted HOME. The agent's custom tools, always_ask
+// policies and URL MCP servers go through a small pi extension Hangar ships (bridge.go,
+// mcp.go).
 //
 // pi is a Node.js program (Node 20.6 or later) installed by `hangar engines install pi`
 // into the cache directory. The runner bind-mounts its install directory and the host's
@@ -86,8 +87,8 @@ func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 	return &Engine{cfg: c, logger: logger}, nil
 }
 
-// Capabilities implements engine.Engine. Custom tools and tool confirmation go through
-// Hangar's bridge extension (bridge.go).
+// Capabilities implements engine.Engine. Custom tools, tool confirmation and MCP servers
+// go through Hangar's bridge extension (bridge.go, mcp.go).
 func (e *Engine) Capabilities() engine.Capabilities {
 	return engine.Capabilities{Interrupt: true, Resume: true, CustomTools: true, ToolConfirmation: true, InteractiveStdin: true}
 }
@@ -301,24 +302,19 @@ func Tools(tools json.RawMessage) []string {
 // Args returns the CLI's argv after the entry point for a turn of spec: RPC mode, the
 // hangar provider and model, the session file, no extensions but Hangar's bridge (when
 // the agent needs it; others could install packages or ask questions nobody answers),
-// the enabled tools (an allowlist that must name the custom tools too), and the agent's
-// system prompt (when it has one).
+// the enabled tools, and the agent's system prompt (when it has one). With the bridge,
+// no built-in tool is active at startup (--no-builtin-tools) and the bridge activates the
+// enabled ones with the custom and MCP tools (BridgeConfig), so a bridge that fails to
+// load leaves pi without built-in tools rather than with unconfirmed ones.
 func Args(spec engine.Spec) []string {
 	args := []string{"--mode", "rpc", "--provider", ProviderID, "--model", Model(spec),
 		"--session", SessionFile(spec), "--no-extensions"}
-	if BridgeConfig(spec) != nil {
-		args = append(args, "-e", BridgePath(spec))
-	}
 	tools := Tools(agentTools(spec))
-	custom := CustomTools(agentTools(spec))
 	switch {
+	case BridgeConfig(spec) != nil:
+		args = append(args, "-e", BridgePath(spec), "--no-builtin-tools")
 	case len(tools) > 0:
-		for _, c := range custom {
-			tools = append(tools, c.Name)
-		}
 		args = append(args, "--tools", strings.Join(tools, ","))
-	case len(custom) > 0:
-		args = append(args, "--no-builtin-tools")
 	default:
 		args = append(args, "--no-tools")
 	}

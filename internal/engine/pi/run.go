@@ -63,6 +63,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 		pending: map[string]Request{},
+		mcp:     MCPServers(spec),
 	}
 	for _, c := range CustomTools(agentTools(spec)) {
 		r.custom[c.Name] = true
@@ -94,6 +95,7 @@ type run struct {
 	grace  time.Duration
 	custom map[string]bool // the agent's custom tools
 	ask    map[string]bool // pi tools that need the client's confirmation
+	mcp    []MCPServer     // the agent's MCP servers
 
 	events chan engine.Event
 	stop   chan struct{} // closed by Interrupt
@@ -204,7 +206,7 @@ func (r *run) main(ctx context.Context) {
 		io.Copy(stderr, r.proc.Stderr())
 	}()
 
-	t := &Translator{Unknown: engine.LogSkipped(r.logger, "pi"), Reply: r.writeStdin, Custom: r.custom, Ask: r.ask}
+	t := &Translator{Unknown: engine.LogSkipped(r.logger, "pi"), Reply: r.writeStdin, Custom: r.custom, Ask: r.ask, MCP: r.mcp}
 	live := true
 	// RPC mode frames records with LF only (JSON strings may hold U+2028).
 	rd := bufio.NewReaderSize(r.proc.Stdout(), 64<<10)

@@ -11,6 +11,12 @@ import (
 	"github.com/hangar-dev/hangar/internal/engine"
 )
 
+// The MCP tool events (the root package names no constants for them).
+const (
+	eventMCPToolUse    = "agent.mcp_tool_use"
+	eventMCPToolResult = "agent.mcp_tool_result"
+)
+
 // toolNames maps pi's built-in tools to the agent_toolset_20260401 names they stand for
 // (find is pi's glob); ls has no CMA counterpart and keeps its name.
 var toolNames = map[string]string{
@@ -48,6 +54,10 @@ type Translator struct {
 	// RequiresAction), not when the model makes them.
 	Custom map[string]bool
 	Ask    map[string]bool
+	// MCP are the agent's MCP servers: calls of their tools (mcp__<server>__<tool>) are
+	// agent.mcp_tool_use / agent.mcp_tool_result, announced by the bridge when their
+	// toolset asks for confirmation.
+	MCP []MCPServer
 
 	session string // session file reported by get_state
 	spans   int
@@ -57,6 +67,7 @@ type Translator struct {
 	done    map[string]bool // tool call IDs whose agent.tool_result was emitted
 	held    map[string]call // tool calls whose announcement waits for the bridge
 	custom  map[string]bool // tool call IDs of custom tools (the client has the result)
+	mcpIDs  map[string]bool // tool call IDs of MCP tools
 	pending map[string]Request
 	ended   bool
 	err     *engine.Error
@@ -105,6 +116,8 @@ type line struct {
 	Method      string `json:"method"`
 	Title       string `json:"title"`
 	Placeholder string `json:"placeholder"`
+	StatusKey   string `json:"statusKey"`
+	StatusText  string `json:"statusText"`
 }
 
 // message is an AgentMessage: user, assistant or toolResult.
@@ -182,6 +195,9 @@ func (t *Translator) Line(b []byte) []engine.Event {
 		}
 		return []engine.Event{{Type: "agent.thread_context_compacted"}}
 	case "extension_ui_request":
+		if l.Method == "setStatus" && l.StatusKey == statusMCPError {
+			return t.mcpError(l, b)
+		}
 		if l.Method == "input" && (l.Title == dialogCustomTool || l.Title == dialogConfirmation) {
 			if evs, ok := t.dialog(l); ok {
 				return evs
@@ -325,7 +341,7 @@ func (t *Translator) assistant(m message, b []byte) []engine.Event {
 			out = append(out, engine.Event{Type: hangar.EventAgentThinking})
 		case "toolCall":
 			flush()
-			if (t.Custom[bl.Name] || t.Ask[bl.Name]) && bl.ID != "" && !t.ids[bl.ID] && !t.isHeld(bl.ID) {
+			if (t.Custom[bl.Name] || t.asks(bl.Name)) && bl.ID != "" && !t.ids[bl.ID] && !t.isHeld(bl.ID) {
 				if t.held == nil {
 					t.held = map[string]call{}
 				}
@@ -346,9 +362,65 @@ func (t *Translator) assistant(m message, b []byte) []engine.Event {
 	}
 }
 
+// asks reports whether calls of the pi tool name await the client's confirmation.
+func (t *Translator) asks(name string) bool {
+	if s, tool, ok := t.mcpTool(name); ok {
+		return s.asks(tool)
+	}
+	return t.Ask[name]
+}
+
+// mcpTool returns the MCP server and tool behind a pi tool name (not a custom tool's).
+func (t *Translator) mcpTool(name string) (MCPServer, string, bool) {
+	if len(t.MCP) == 0 || t.Custom[name] {
+		return MCPServer{}, "", false
+	}
+	return mcpTool(name, t.MCP)
+}
+
+// use returns the agent.tool_use, or agent.mcp_tool_use, of tool call id.
+func (t *Translator) use(id, name string, in map[string]any, permission string) engine.Event {
+	if s, tool, ok := t.mcpTool(name); ok {
+		if t.mcpIDs == nil {
+			t.mcpIDs = map[string]bool{}
+		}
+		t.mcpIDs[id] = true
+		return engine.Event{Type: eventMCPToolUse, ID: id, Body: map[string]any{
+			"name": tool, "mcp_server_name": s.Name, "input": in, "evaluated_permission": permission,
+		}}
+	}
+	return engine.Event{Type: hangar.EventAgentToolUse, ID: id, Body: map[string]any{
+		"name": cmaToolName(name), "input": in, "evaluated_permission": permission,
+	}}
+}
+
 func (t *Translator) isHeld(id string) bool {
 	_, ok := t.held[id]
 	return ok
+}
+
+// mcpError returns the session.error of an MCP server the bridge could not connect: an
+// authentication failure when it answered 401, a connection failure otherwise (a 403 may
+// be the egress policy refusing the host). The turn goes on without the server's tools;
+// the next turn connects it again.
+func (t *Translator) mcpError(l line, b []byte) []engine.Event {
+	var f struct {
+		Server  string `json:"server"`
+		Status  int    `json:"status"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal([]byte(l.StatusText), &f) != nil || f.Server == "" {
+		t.unknown(l.Type, b)
+		return nil
+	}
+	typ := "mcp_connection_failed_error"
+	if f.Status == 401 {
+		typ = "mcp_authentication_failed_error"
+	}
+	return []engine.Event{{Type: hangar.EventSessionError, Body: map[string]any{"error": map[string]any{
+		"type": typ, "message": fmt.Sprintf("MCP server %q: %s", f.Server, f.Message),
+		"mcp_server_name": f.Server, "retry_status": map[string]string{"type": "retrying"},
+	}}}}
 }
 
 // dialog turns a bridge dialog into the event that awaits the client: the
@@ -385,11 +457,12 @@ func (t *Translator) dialog(l line) ([]engine.Event, bool) {
 		t.used = map[string]bool{}
 	}
 	t.used[p.ID] = true
-	return []engine.Event{{Type: hangar.EventAgentToolUse, ID: p.ID, RequiresAction: true,
-		Body: map[string]any{"name": cmaToolName(p.Name), "input": in, "evaluated_permission": "ask"}}}, true
+	ev := t.use(p.ID, p.Name, in, "ask")
+	ev.RequiresAction = true
+	return []engine.Event{ev}, true
 }
 
-// toolUse returns the agent.tool_use of a tool call.
+// toolUse returns the agent.tool_use (agent.mcp_tool_use for an MCP tool) of a tool call.
 func (t *Translator) toolUse(id, name string, args json.RawMessage, b []byte) []engine.Event {
 	if id == "" || name == "" || t.ids[id] {
 		t.unknown("tool_call", b)
@@ -404,12 +477,11 @@ func (t *Translator) toolUse(id, name string, args json.RawMessage, b []byte) []
 	if json.Unmarshal(args, &in) != nil || in == nil {
 		in = map[string]any{}
 	}
-	return []engine.Event{{Type: hangar.EventAgentToolUse, ID: id, Body: map[string]any{
-		"name": cmaToolName(name), "input": in, "evaluated_permission": "allow",
-	}}}
+	return []engine.Event{t.use(id, name, in, "allow")}
 }
 
-// toolResult returns the agent.tool_result of a finished tool execution.
+// toolResult returns the agent.tool_result (agent.mcp_tool_result for an MCP tool) of a
+// finished tool execution.
 func (t *Translator) toolResult(l line, b []byte) []engine.Event {
 	delete(t.pending, l.ToolCallID)
 	if t.custom[l.ToolCallID] {
@@ -453,7 +525,11 @@ func (t *Translator) toolResult(l line, b []byte) []engine.Event {
 	if len(content) == 0 {
 		content = append(content, map[string]any{"type": "text", "text": ""})
 	}
-	return append(out, engine.Event{Type: hangar.EventAgentToolResult, Ref: l.ToolCallID, Body: map[string]any{
+	typ := hangar.EventAgentToolResult
+	if t.mcpIDs[l.ToolCallID] {
+		typ = eventMCPToolResult
+	}
+	return append(out, engine.Event{Type: typ, Ref: l.ToolCallID, Body: map[string]any{
 		"content": content, "is_error": l.IsError,
 	}})
 }

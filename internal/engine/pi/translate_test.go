@@ -154,7 +154,7 @@ func TestTranslateUnknownAndEdgeLines(t *testing.T) {
 }
 
 func FuzzTranslate(f *testing.F) {
-	for _, name := range []string{"toolround.jsonl", "resume.jsonl", "interrupt.jsonl", "custom.jsonl", "deny.jsonl", "ratelimit.jsonl", "unauthorized.jsonl"} {
+	for _, name := range []string{"toolround.jsonl", "resume.jsonl", "interrupt.jsonl", "custom.jsonl", "deny.jsonl", "ratelimit.jsonl", "unauthorized.jsonl", "mcp_tool.jsonl", "mcp_ask.jsonl", "mcp_down.jsonl"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -169,7 +169,9 @@ func FuzzTranslate(f *testing.F) {
 	f.Add([]byte(`{"type":"turn_start"}` + "\n" + `{"type":"message_end","message":{"role":"assistant","content":[{"type":"toolCall","id":"req_1","name":"bash"}]}}`))
 	f.Add([]byte(`{"type":"message_end","message":{"role":"assistant","content":[{"type":"toolCall","id":"x","name":"bash"}]}}` + "\n" + `{"type":"turn_start"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tr := &Translator{Reply: func([]byte) {}}
+		// The docs MCP server, asking for confirmation or not.
+		mcp := []MCPServer{{Name: "docs", Enabled: true, Ask: len(data)%2 == 1}}
+		tr := &Translator{Reply: func([]byte) {}, MCP: mcp}
 		var evs []engine.Event
 		for _, l := range bytes.Split(data, []byte("\n")) {
 			evs = append(evs, tr.Line(l)...)
