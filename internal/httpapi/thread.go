@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/hangar-dev/hangar"
@@ -122,6 +123,12 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	single := !isCoordinatorSession(sess)
+	if single {
+		// A single-agent session's only thread shows the session's status, which the
+		// stored thread does not track: filter on what is shown instead.
+		f.Statuses = nil
+	}
 	ts, pr, err := s.sessionThreads(ctx, sess, f)
 	if err != nil {
 		return err
@@ -133,9 +140,14 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	out := make([]*threadWire, len(ts))
-	for i, t := range ts {
-		out[i] = threadOut(t, sess, all)
+	out := make([]*threadWire, 0, len(ts))
+	statuses := queryValues(q, "statuses")
+	for _, t := range ts {
+		o := threadOut(t, sess, all)
+		if single && len(statuses) > 0 && !slices.Contains(statuses, o.Status) {
+			continue
+		}
+		out = append(out, o)
 	}
 	encode(w, http.StatusOK, listEnvelope[*threadWire]{Data: out, NextPage: strOrNil(pr.Next)})
 	return nil

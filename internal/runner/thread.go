@@ -34,6 +34,10 @@ type threadSet struct {
 	busy int
 	// done is closed and replaced when busy drops to 0.
 	done chan struct{}
+	// turn is the coordinator's turn that delegated last; budget is set once a child's
+	// model request reached the session's budget (thread_run.go), until that turn ends.
+	turn   *turn
+	budget bool
 }
 
 // rosterEntry is one agent the coordinator may delegate to.
@@ -98,7 +102,7 @@ func (r *Runner) threads(ctx context.Context, st *session, sess *hangar.Session)
 	for _, t := range stored {
 		if t.ParentThreadID == nil {
 			ts.primary = t.ID
-		} else if t.Roster >= 0 && t.Roster < len(roster) {
+		} else if t.Roster >= 0 && t.Roster < len(roster) && t.Status != hangar.StatusTerminated {
 			ts.children[t.Roster] = &childThread{id: t.ID, roster: t.Roster, agent: t.Agent, resume: t.Resume, turns: t.Turns, signal: make(chan struct{}, 1)}
 			if t.Status == hangar.StatusRunning {
 				// Its run died with a previous runner: nothing runs it now.
@@ -369,4 +373,111 @@ func (st *session) dispatch(a answer) {
 		return
 	}
 	st.answers = append(st.answers, a)
+}
+
+// endOrphanThreadsLocked terminates the child threads of a coordinator's session whose
+// runs died with the runner that ran them (a crash, a takeover): a claimed session's
+// child thread still marked running or rescheduling, while this runner runs none of its
+// threads. Such a thread cannot be resumed: the delegation it served was a tool call of
+// the coordinator's run, which died too (its turn is retried from its user.message, or
+// abandoned; recover.go), so no run awaits its result. It gets a session.error (terminal)
+// and a cross-posted session.thread_status_terminated, and its status becomes terminated
+// for good; a later delegation to the same roster entry starts a new thread. The caller
+// holds st.mu and the lease.
+func (r *Runner) endOrphanThreadsLocked(ctx context.Context, st *session, sess *hangar.Session) error {
+	if !isCoordinator(&sess.Agent) {
+		return nil
+	}
+	if ts := st.threads; ts != nil {
+		for _, c := range ts.children {
+			if c.running {
+				return nil // this runner still runs them
+			}
+		}
+	}
+	stored, _, err := r.store.ListThreads(ctx, sess.ID, hangar.ThreadFilter{
+		Statuses: []string{hangar.StatusRunning, hangar.StatusRescheduling}, Page: hangar.Page{Limit: 1000},
+	})
+	if err != nil {
+		return err
+	}
+	var evs []hangar.Event
+	var ended []*hangar.Thread
+	for _, t := range stored {
+		if t.ParentThreadID == nil {
+			continue
+		}
+		c := &childThread{id: t.ID}
+		evs = append(evs,
+			r.threadEvent(c, r.retryEvent("unknown_error", "the server running this thread stopped; the thread was terminated", "terminal"), false),
+			r.threadEvent(c, r.newEvent(hangar.EventThreadStatusTerminated, map[string]any{"session_thread_id": t.ID, "agent_name": t.Agent.Name}), true))
+		ended = append(ended, t)
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	if err := r.appendTurnLocked(ctx, st, evs, nil); err != nil {
+		return err
+	}
+	now := r.now()
+	for _, t := range ended {
+		if _, err := r.store.UpdateThread(ctx, sess.ID, t.ID, func(t *hangar.Thread) error {
+			if t.Status == hangar.StatusRunning {
+				t.Stats.ActiveSeconds += now.Sub(t.UpdatedAt).Seconds()
+			}
+			t.Status, t.UpdatedAt = hangar.StatusTerminated, now
+			t.Stats.DurationSeconds = now.Sub(t.CreatedAt).Seconds()
+			return nil
+		}); err != nil {
+			return err
+		}
+		if ts := st.threads; ts != nil {
+			for i, c := range ts.children {
+				if c.id == t.ID {
+					delete(ts.children, i)
+				}
+			}
+		}
+	}
+	r.log.Info("terminated orphaned child threads", "session", sess.ID, "threads", len(ended))
+	return nil
+}
+
+// sessionMCPServers resolves the URL MCP servers the session's egress proxy serves: its
+// agent's (mcp.go) and, for a coordinator, its roster agents', each with the session's
+// vault credential for its URL, so a child thread reaches its own MCP servers through the
+// proxy with credentials injected like the coordinator's. The proxy routes by server name:
+// a roster agent's server whose name is already taken for another URL is left out.
+func (r *Runner) sessionMCPServers(ctx context.Context, sess *hangar.Session) ([]MCPServer, error) {
+	out, err := r.mcpServers(ctx, sess)
+	if err != nil || !isCoordinator(&sess.Agent) {
+		return out, err
+	}
+	roster, err := r.resolveRoster(ctx, &sess.Agent)
+	if err != nil {
+		return nil, err
+	}
+	urls := map[string]string{}
+	for _, s := range out {
+		urls[s.Name] = s.URL
+	}
+	for _, e := range roster {
+		child := *sess
+		child.Agent = e.agent
+		list, err := r.mcpServers(ctx, &child)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range list {
+			if u, ok := urls[s.Name]; ok {
+				if u != s.URL {
+					r.log.Warn("child agent's MCP server name is taken by another URL; not served", "session", sess.ID, "agent", e.agent.ID, "mcp_server", s.Name)
+				}
+				continue
+			}
+			urls[s.Name] = s.URL
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

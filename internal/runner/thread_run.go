@@ -49,6 +49,11 @@ func (t *turn) delegate(ctx context.Context, ev engine.Event) (bool, error) {
 		Message string `json:"message"`
 	}
 	json.Unmarshal(call.Input, &in)
+	st.mu.Lock()
+	if ts.turn != t { // a child's model requests count toward this turn's budget
+		ts.turn, ts.budget = t, false
+	}
+	st.mu.Unlock()
 	return true, t.r.startDelegation(ctx, st, ts, idx, ev.ID, in.Message)
 }
 
@@ -168,6 +173,9 @@ func (r *Runner) runChild(ctx context.Context, st *session, ts *threadSet, c *ch
 		return
 	}
 	reason := hangar.StopReason{Type: "end_turn"}
+	if out.interrupted && ts.budget {
+		reason.Type = "budget_reached"
+	}
 	var evs []hangar.Event
 	result, isError := out.final, false
 	switch {
@@ -234,7 +242,12 @@ func (r *Runner) threadEvent(c *childThread, ev hangar.Event, crossPost bool) ha
 }
 
 // childRun runs the child thread's engine on message, in the session's sandbox with a
-// HOME of its own, recording its events on the thread until the run ends.
+// HOME of its own, recording its events on the thread until the run ends. The child gets
+// the primary's watchdog treatment (watchdog.go): a run silent for Config.Watchdog while
+// it does not wait on the client is stopped and, while retries remain (Config.MaxRetries),
+// started again from the same task with the resume token the delegation started with,
+// announced by session.error (retrying) and session.thread_status_rescheduled; once they
+// are exhausted the delegation fails, and the coordinator gets an error result.
 func (r *Runner) childRun(ctx context.Context, st *session, ts *threadSet, c *childThread, sess *hangar.Session, message string) childOutcome {
 	var out childOutcome
 	content := engine.TextContent(message)
@@ -253,18 +266,15 @@ func (r *Runner) childRun(ctx context.Context, st *session, ts *threadSet, c *ch
 		return out
 	}
 	out.started = r.now()
-	if _, err := r.store.UpdateThread(ctx, st.id, c.id, func(t *hangar.Thread) error {
-		t.Status, t.UpdatedAt = hangar.StatusRunning, out.started
-		return nil
-	}); err != nil {
-		r.log.Warn("update thread", "session", st.id, "thread", c.id, "err", err)
-	}
+	r.setThreadStatus(ctx, st, c, hangar.StatusRunning, out.started)
 
 	eng, err := r.engineFor(c.agent.Engine)
 	if err != nil {
 		out.err = err
 		return out
 	}
+	child := *sess
+	child.Agent = c.agent
 	home := path.Join(r.cfg.HomeDir, ".threads", c.id)
 	var sb provider.Sandbox
 	if !eng.Capabilities().NoSandbox {
@@ -277,27 +287,61 @@ func (r *Runner) childRun(ctx context.Context, st *session, ts *threadSet, c *ch
 			out.err = &engine.Error{Type: "unknown_error", Message: "the thread's home directory could not be created", Err: err}
 			return out
 		}
+		// The child agent's own skills, where its CLI looks for them in its HOME (skills.go).
+		if err := r.installSkillsAt(ctx, &child, sb, home); err != nil {
+			out.err = err
+			return out
+		}
 	}
-	child := *sess
-	child.Agent = c.agent
 	msgBody, _ := json.Marshal(map[string]any{"content": content})
 	msg := hangar.Event{ID: recv.ID, SessionID: st.id, Type: hangar.EventUserMessage, ProcessedAt: recv.ProcessedAt, Body: msgBody}
 	st.mu.Lock()
 	egress := st.egressSpec
 	st.mu.Unlock()
 	contentJSON, _ := json.Marshal(content)
-	runCtx, cancelRun := context.WithCancel(ctx)
-	defer cancelRun()
-	run, err := eng.Start(runCtx, sb, engine.Spec{
+	spec := engine.Spec{
 		Session: &child, Message: msg, Content: contentJSON, Turn: turns, Resume: resume,
 		WorkDir: r.cfg.WorkDir, HomeDir: home, Egress: egress,
-	})
+	}
+	for attempt := 0; ; attempt++ {
+		hung := r.childAttempt(ctx, st, c, eng, sb, spec, &out)
+		if !hung || out.interrupted || ctx.Err() != nil {
+			return out
+		}
+		if attempt >= max(r.cfg.MaxRetries, 0) {
+			out.err = r.hungError("")
+			return out
+		}
+		r.log.Warn("thread run hung; retrying", "session", st.id, "thread", c.id, "attempt", attempt+1)
+		if intr, err := r.rescheduleChild(ctx, st, c, resume); err != nil || intr {
+			out.err, out.interrupted = err, intr
+			return out
+		}
+	}
+}
+
+// childAttempt is one engine run of a delegation: it records the run's events, hands it
+// the client's answers, stops it on an interrupt or when the watchdog finds it hung, and
+// returns once the run has ended (reporting whether the watchdog stopped it).
+func (r *Runner) childAttempt(ctx context.Context, st *session, c *childThread, eng engine.Engine, sb provider.Sandbox, spec engine.Spec, out *childOutcome) (hung bool) {
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	run, err := eng.Start(runCtx, sb, spec)
 	if err != nil {
 		out.err = err
-		return out
+		return false
 	}
 	ids := map[string]string{}
+	wd := newWatchdog(r.cfg.Watchdog)
+	defer wd.stop()
 	var grace <-chan time.Time
+	stop := func() {
+		wd.stop()
+		if err := run.Interrupt(ctx); err != nil {
+			cancelRun()
+		}
+		grace = time.After(r.cfg.InterruptGrace)
+	}
 	events := run.Events()
 	for events != nil {
 		select {
@@ -306,15 +350,16 @@ func (r *Runner) childRun(ctx context.Context, st *session, ts *threadSet, c *ch
 				events = nil
 				continue
 			}
-			if out.interrupted && ev.RequiresAction {
-				continue
+			if (out.interrupted || hung) && ev.RequiresAction {
+				continue // nobody will answer it
 			}
-			if err := r.recordChild(ctx, st, c, ids, ev, &out); err != nil {
+			if err := r.recordChild(ctx, st, c, ids, ev, out); err != nil {
 				if ctx.Err() == nil {
 					r.log.Error("record thread event", "thread", c.id, "type", ev.Type, "err", err)
 				}
 				cancelRun()
 			}
+			wd.kick(st.childAwaiting(c))
 		case <-c.signal:
 			st.mu.Lock()
 			answers, intr := c.answers, c.interrupt
@@ -323,17 +368,23 @@ func (r *Runner) childRun(ctx context.Context, st *session, ts *threadSet, c *ch
 			if intr && !out.interrupted {
 				out.interrupted = true
 				r.settleChild(st, c)
-				if err := run.Interrupt(ctx); err != nil {
-					cancelRun()
+				if !hung {
+					stop()
 				}
-				grace = time.After(r.cfg.InterruptGrace)
 			}
-			if out.interrupted {
+			if out.interrupted || hung {
 				continue
 			}
 			for _, a := range answers {
 				r.answerChild(ctx, st, c, run, a)
 			}
+			if len(answers) > 0 {
+				wd.kick(st.childAwaiting(c))
+			}
+		case <-wd.C():
+			r.log.Warn("thread run produced no output in time; stopping it", "session", st.id, "thread", c.id, "window", r.cfg.Watchdog)
+			hung = true
+			stop()
 		case <-grace:
 			cancelRun()
 			grace = nil
@@ -343,13 +394,69 @@ func (r *Runner) childRun(ctx context.Context, st *session, ts *threadSet, c *ch
 			}
 			run.Wait()
 			out.err = ctx.Err()
-			return out
+			return false
 		}
 	}
-	if err := run.Wait(); err != nil && !out.interrupted {
+	if err := run.Wait(); err != nil && !out.interrupted && !hung {
 		out.err = err
 	}
-	return out
+	return hung && !out.interrupted
+}
+
+// childAwaiting reports whether child thread c has requests waiting on the client (its
+// watchdog is paused meanwhile).
+func (st *session) childAwaiting(c *childThread) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, p := range st.pending {
+		if p.thread == c {
+			return true
+		}
+	}
+	return false
+}
+
+// rescheduleChild reports a hung child run that will be retried (session.error retrying
+// and session.thread_status_rescheduled, cross-posted), then announces the new attempt
+// (session.thread_status_running); resume is the token the delegation started with. It
+// reports whether the thread was interrupted meanwhile, in which case it must end instead.
+func (r *Runner) rescheduleChild(ctx context.Context, st *session, c *childThread, resume string) (interrupted bool, err error) {
+	st.mu.Lock()
+	c.resume = resume
+	for id, p := range st.pending {
+		if p.thread == c {
+			st.removePending(id)
+		}
+	}
+	he := r.hungError("; retrying")
+	ident := map[string]any{"session_thread_id": c.id, "agent_name": c.agent.Name}
+	err = r.appendTurnLocked(ctx, st, []hangar.Event{
+		r.threadEvent(c, r.retryEvent(he.Type, he.Message, "retrying"), true),
+		r.threadEvent(c, r.newEvent(hangar.EventThreadStatusRescheduled, ident), true),
+	}, nil)
+	interrupted, c.interrupt, c.answers = c.interrupt, false, nil
+	st.mu.Unlock()
+	if err != nil || interrupted {
+		return interrupted, err
+	}
+	r.setThreadStatus(ctx, st, c, hangar.StatusRescheduling, r.now())
+	st.mu.Lock()
+	err = r.appendTurnLocked(ctx, st, []hangar.Event{r.threadEvent(c, r.newEvent(hangar.EventThreadStatusRunning, ident), true)}, nil)
+	st.mu.Unlock()
+	if err == nil {
+		r.setThreadStatus(ctx, st, c, hangar.StatusRunning, r.now())
+	}
+	return false, err
+}
+
+// setThreadStatus records a child thread's status in the store.
+func (r *Runner) setThreadStatus(ctx context.Context, st *session, c *childThread, status string, now time.Time) {
+	if _, err := r.store.UpdateThread(ctx, st.id, c.id, func(t *hangar.Thread) error {
+		t.Status, t.UpdatedAt = status, now
+		return nil
+	}); err != nil {
+		r.log.Warn("update thread", "session", st.id, "thread", c.id, "err", err)
+	}
 }
 
 // recordChild stores and publishes one engine event of a child thread. A request for the
@@ -362,7 +469,14 @@ func (r *Runner) recordChild(ctx context.Context, st *session, c *childThread, i
 		st.mu.Unlock()
 		return nil
 	}
+	if ev.Type == engine.EventPreview {
+		r.childPreview(st, c.id, ids, ev) // deltas.go: published, never stored
+		return nil
+	}
 	rec := r.threadEvent(c, r.newEvent(ev.Type, nil), false)
+	if id := childPreviewedID(ids, ev); id != "" {
+		rec.ID = id // pre-assigned by its live preview (deltas.go)
+	}
 	body, err := (&turn{ids: ids}).body(ev)
 	if err != nil {
 		return err
@@ -404,9 +518,26 @@ func (r *Runner) recordChild(ctx context.Context, st *session, c *childThread, i
 			r.idleEvent(hangar.StopReason{Type: "requires_action", EventIDs: append([]string(nil), st.order...)}))
 		goIdle = true
 	}
+	// A child's model request counts toward the session's usage and budget like the
+	// coordinator's, priced at the child's model, with a session.usage snapshot after it.
+	usageAt := -1
+	if ev.Usage != nil {
+		evs = append(evs, r.newEvent(hangar.EventSessionUsage, nil))
+		usageAt = len(evs) - 1
+	}
+	now := r.now()
 	err = r.appendTurnLocked(ctx, st, evs, func(s *hangar.Session) error {
 		if ev.Usage != nil {
-			s.AddUsage(*ev.Usage)
+			if s.CostCents == 0 {
+				s.CostCents = hangar.ListCostCents(s.Agent.Model.ID, s.Usage)
+			}
+			s.Usage.Add(*ev.Usage)
+			s.CostCents += hangar.ListCostCents(c.agent.Model.ID, *ev.Usage)
+			if t := st.threads.turn; t != nil {
+				t.usageBody(s, evs[usageAt:usageAt+1], now)
+			} else {
+				evs[usageAt].Body = hangar.NewEvent(hangar.EventSessionUsage, hangar.SessionUsageEvent(s, 0)).Body
+			}
 		}
 		if goIdle {
 			s.Status = hangar.StatusIdle
@@ -416,7 +547,39 @@ func (r *Runner) recordChild(ctx context.Context, st *session, c *childThread, i
 	if err != nil && ev.RequiresAction {
 		st.removePending(rec.ID)
 	}
+	if err == nil && ev.Usage != nil {
+		r.threadBudgetLocked(ctx, st)
+	}
 	return err
+}
+
+// threadBudgetLocked stops the session's work once a child thread's model request reached
+// the session's budget (budget.go): the coordinator's turn is interrupted and ends with
+// stop_reason budget_reached, and every running child thread is interrupted (its own
+// session.thread_status_idle says budget_reached too). The caller holds st.mu.
+func (r *Runner) threadBudgetLocked(ctx context.Context, st *session) {
+	sess, err := r.store.GetSession(ctx, st.id)
+	if err != nil || !sess.Budget.ReachedCost(sess.ListCost()) {
+		return
+	}
+	ts := st.threads
+	if !ts.budget {
+		r.log.Info("session budget reached by a child thread; stopping the turn", "session", st.id, "max_list_cost", sess.Budget.MaxListCost.Amount)
+	}
+	ts.budget = true
+	if ts.turn != nil {
+		ts.turn.budget = true
+	}
+	if st.turnActive {
+		st.interrupt = true
+		st.notify()
+	}
+	for _, c := range ts.children {
+		if c.running {
+			c.interrupt = true
+			c.notify()
+		}
+	}
 }
 
 // withThreadID adds session_thread_id to an event body.

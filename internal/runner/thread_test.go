@@ -30,11 +30,18 @@ func (e *env) agentIn(name string, metadata map[string]string, tools string) *ha
 // coordinatorSession creates a session of a scripted coordinator whose roster is children.
 func (e *env) coordinatorSession(coordScript map[string]string, children ...*hangar.Agent) string {
 	e.t.Helper()
+	return e.coordinatorSessionOn("scripted", coordScript, children...)
+}
+
+// coordinatorSessionOn creates a session of a coordinator on engine eng whose roster is
+// children.
+func (e *env) coordinatorSessionOn(eng string, coordScript map[string]string, children ...*hangar.Agent) string {
+	e.t.Helper()
 	var roster []map[string]any
 	for _, c := range children {
 		roster = append(roster, map[string]any{"type": "agent", "id": c.ID, "version": c.Version})
 	}
-	id := e.session("scripted", coordScript, "")
+	id := e.session(eng, coordScript, "")
 	if _, err := e.store.UpdateSession(e.ctx, id, func(s *hangar.Session) error {
 		s.Agent.Name = "lead"
 		s.Agent.Multiagent, _ = json.Marshal(map[string]any{"type": "coordinator", "agents": roster})
