@@ -95,6 +95,9 @@ type WorkClaim struct {
 	ReclaimBefore time.Time
 	// TokenHash is the hash of the new claim's sessions token.
 	TokenHash string
+	// NewID is the ID the item takes when this claim retires an earlier one (see
+	// ClaimWork); "" makes the store generate one.
+	NewID string
 }
 
 // WorkFilter selects work items for ListWork.
@@ -123,6 +126,11 @@ type WorkStore interface {
 	// claimed at or before ReclaimBefore; or starting/active with an expired lease. The
 	// claim resets the item to queued with no acknowledgement, lease or heartbeat, and sets
 	// ClaimedAt, WorkerID and TokenHash. nil, nil when nothing is claimable.
+	//
+	// A work ID stands for one claim: an item claimed before is retired (Work.Retire:
+	// stopped) and its claim goes to a copy with ID NewID, in the same transaction. So
+	// a late ack, heartbeat or stop of the earlier claimer names a stopped item and gets a
+	// 409 without touching the new claim (the SDK's poller and worker take 409 as "gone").
 	ClaimWork(ctx context.Context, c WorkClaim) (*Work, error)
 	// GetWork returns item id of environment envID ("" = any environment).
 	GetWork(ctx context.Context, envID, id string) (*Work, error)
@@ -147,6 +155,11 @@ type WorkStore interface {
 	// EnvironmentForKey returns the environment whose key hashes to keyHash, or a
 	// not_found_error.
 	EnvironmentForKey(ctx context.Context, keyHash string) (string, error)
+	// EndEnvironmentWork ends envID's queue as the environment is archived or deleted:
+	// its key and poll records are deleted, and its items are deleted (purge) or, when
+	// they stay visible, every live one is force-stopped at now (tokens revoked). It
+	// returns how many items it stopped or deleted.
+	EndEnvironmentWork(ctx context.Context, envID string, purge bool, now time.Time) (int64, error)
 }
 
 // Credential prefixes of the work queue: environment keys, and the per-claim sessions
@@ -181,6 +194,26 @@ func (w *Work) Claim(c WorkClaim) {
 	w.WorkerID = c.WorkerID
 	w.TokenHash = c.TokenHash
 	w.AcknowledgedAt, w.LeaseExpiresAt, w.LastHeartbeat, w.TTL = nil, nil, "", 0
+}
+
+// Retire ends an earlier claim that a new poll takes over (ClaimWork): the item stops
+// as if force-stopped, and next, a copy of it under newID, carries the new claim. next
+// keeps CreatedAt, Data and Metadata, so the queue's age and the item's labels survive.
+func (w *Work) Retire(c WorkClaim, newID string) (next *Work) {
+	cp := *w
+	cp.Metadata = make(map[string]string, len(w.Metadata))
+	for k, v := range w.Metadata {
+		cp.Metadata[k] = v
+	}
+	cp.ID = newID
+	cp.StartedAt, cp.LatestHeartbeatAt, cp.StopRequestedAt, cp.StoppedAt = nil, nil, nil, nil
+	cp.Claim(c)
+	now := c.Now
+	if w.StopRequestedAt == nil {
+		w.StopRequestedAt = &now
+	}
+	w.State, w.StoppedAt, w.TokenHash, w.LeaseExpiresAt = WorkStopped, &now, "", nil
+	return &cp
 }
 
 // Ack moves a claimed, queued item to starting.

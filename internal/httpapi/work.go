@@ -141,7 +141,8 @@ func (s *Server) pollWork(w http.ResponseWriter, r *http.Request) error {
 		token := hangar.NewToken(hangar.PrefixSessionsToken)
 		now := s.now()
 		item, err := s.store.ClaimWork(ctx, hangar.WorkClaim{EnvironmentID: env.ID, WorkerID: workerID, Now: now,
-			ReclaimBefore: now.Add(-time.Duration(reclaim) * time.Millisecond), TokenHash: hangar.HashToken(token)})
+			ReclaimBefore: now.Add(-time.Duration(reclaim) * time.Millisecond), TokenHash: hangar.HashToken(token),
+			NewID: s.newID(hangar.PrefixWork)})
 		if err != nil {
 			return err
 		}

@@ -182,3 +182,19 @@ func attachedMemoryStores(resources json.RawMessage) []memoryStoreResource {
 	}
 	return out
 }
+
+// memoryActor names who writes a memory through the API: the session of a work item whose
+// sessions token authorized the request (a self-hosted worker syncing the session's
+// memory folder back, as a sandbox's sync is), else the API key. The middleware already
+// checked the token's scope; a token that stopped since falls back to the API actor.
+func (s *Server) memoryActor(r *http.Request) hangar.Actor {
+	key := presentedKey(r)
+	if !strings.HasPrefix(key, hangar.PrefixSessionsToken) {
+		return apiActor
+	}
+	w, err := s.store.WorkForToken(r.Context(), hangar.HashToken(key))
+	if err != nil || w.Data.Type != hangar.WorkDataSession {
+		return apiActor
+	}
+	return hangar.Actor{Type: "session_actor", SessionID: w.Data.ID}
+}

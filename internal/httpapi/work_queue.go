@@ -113,6 +113,34 @@ func (s *Server) stopSessionWork(ctx context.Context, sessionID string, force bo
 	return err
 }
 
+// enqueueHealthcheck queues the healthcheck item of a new self_hosted environment (CMA
+// §6.3's data type "healthcheck"; its id is the environment's, so it has one live at a
+// time). A worker answers it by acknowledging and stopping it, which is how the queue's
+// stats show that a worker is serving the environment before any session exists.
+func (s *Server) enqueueHealthcheck(ctx context.Context, envID string) error {
+	item := &hangar.Work{
+		ID: s.newID(hangar.PrefixWork), EnvironmentID: envID,
+		Data:  hangar.WorkData{Type: hangar.WorkDataHealthcheck, ID: envID},
+		State: hangar.WorkQueued, Metadata: map[string]string{}, CreatedAt: s.now(),
+	}
+	if _, created, err := s.store.EnqueueWork(ctx, item); err != nil || !created {
+		return err
+	}
+	s.workWake.wake(envID)
+	return nil
+}
+
+// endEnvironmentWork ends the queue of an environment being archived (its live items
+// force-stopped) or deleted (its items deleted); either way its key stops working. Waiting
+// polls are woken, and find nothing.
+func (s *Server) endEnvironmentWork(ctx context.Context, envID string, purge bool) error {
+	if _, err := s.store.EndEnvironmentWork(ctx, envID, purge, s.now()); err != nil {
+		return err
+	}
+	s.workWake.wake(envID)
+	return nil
+}
+
 // issueEnvironmentKey makes a new key for a self_hosted environment, replacing any, and
 // returns it: the only time it is shown.
 func (s *Server) issueEnvironmentKey(ctx context.Context, envID string) (string, error) {

@@ -67,7 +67,21 @@ func newWorkFixture(t *testing.T) *workFixture {
 		t.Fatalf("GET environment shows the key")
 	}
 	a := createAgent(t, s, `{"name":"a","model":"claude-sonnet-4-6"}`)
-	return &workFixture{t: t, s: s, envID: env.ID, envKey: env.EnvironmentKey, agentID: a.ID}
+	f := &workFixture{t: t, s: s, envID: env.ID, envKey: env.EnvironmentKey, agentID: a.ID}
+	f.dropHealthcheck()
+	return f
+}
+
+// dropHealthcheck force-stops the healthcheck item queued with the environment, so the
+// tests' polls see their sessions' items only (TestWorkHealthcheck covers it).
+func (f *workFixture) dropHealthcheck() {
+	f.t.Helper()
+	var list listEnvelope[workWire]
+	apiOK(f.t, f.s, "GET", f.path(""), "", &list)
+	if len(list.Data) != 1 || list.Data[0].Data.Type != hangar.WorkDataHealthcheck || list.Data[0].Data.ID != f.envID {
+		f.t.Fatalf("work after environment create = %+v, want its healthcheck", list.Data)
+	}
+	apiOK(f.t, f.s, "POST", f.path("/"+list.Data[0].ID+"/stop"), `{"force":true}`, nil)
 }
 
 func (f *workFixture) session() string {
@@ -115,7 +129,8 @@ func TestWorkLifecycle(t *testing.T) {
 
 	var list listEnvelope[workWire]
 	bearerOK(t, s, f.envKey, "GET", f.path(""), "", &list)
-	if len(list.Data) != 1 || list.Data[0].State != hangar.WorkQueued || list.Data[0].Data.ID != sessID || list.Data[0].Secret != nil {
+	// Newest first: the session's item, then the environment's (stopped) healthcheck.
+	if len(list.Data) != 2 || list.Data[0].State != hangar.WorkQueued || list.Data[0].Data.ID != sessID || list.Data[0].Secret != nil {
 		t.Fatalf("work list after session create = %+v", list.Data)
 	}
 	checkGolden(t, "work_list", apiOK(t, s, "GET", f.path(""), "", nil))
@@ -251,10 +266,15 @@ func TestWorkReclaim(t *testing.T) {
 	// The test clock moves a second per reading, so a 0 ms reclaim age makes any earlier
 	// claim stale.
 	again, newToken := f.poll("?reclaim_older_than_ms=0")
-	if again == nil || again.ID != first.ID || newToken == oldToken {
-		t.Fatalf("reclaim = %+v", again)
+	if again == nil || again.ID == first.ID || again.Data != first.Data || newToken == oldToken {
+		t.Fatalf("reclaim = %+v, want a new item for %s", again, first.Data.ID)
 	}
 	apiError(t, bearerDo(t, f.s, oldToken, "POST", f.path("/"+first.ID+"/heartbeat"), ""), http.StatusUnauthorized, "authentication_error")
+	var old workWire
+	apiOK(t, f.s, "GET", f.path("/"+first.ID), "", &old)
+	if old.State != hangar.WorkStopped {
+		t.Errorf("the reclaimed claim's item is %s, want stopped", old.State)
+	}
 }
 
 // TestWorkLongPoll: a blocking poll waits for an item and wakes as soon as one is queued.

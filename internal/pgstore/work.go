@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -98,14 +99,30 @@ func (db *DB) ClaimWork(ctx context.Context, c hangar.WorkClaim) (*hangar.Work, 
 		if err != nil {
 			return err
 		}
-		w.Claim(c)
+		if w.ClaimedAt == nil {
+			w.Claim(c)
+			out = w
+			return saveWork(ctx, tx, w)
+		}
+		// A reclaim: the earlier claim's item stops, a copy carries the new claim.
+		next := w.Retire(c, cmp.Or(c.NewID, hangar.NewID(hangar.PrefixWork)))
 		if err := saveWork(ctx, tx, w); err != nil {
 			return err
 		}
-		out = w
-		return nil
+		data, err := encode(next)
+		if err != nil {
+			return err
+		}
+		out = next
+		_, err = tx.Exec(ctx, `INSERT INTO work_items (id, environment_id, data_type, data_id, state, created_at, claimed_at, lease_expires_at, token_hash, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			next.ID, next.EnvironmentID, next.Data.Type, next.Data.ID, next.State, nanos(next.CreatedAt), nanosPtr(next.ClaimedAt), nanosPtr(next.LeaseExpiresAt), tokenCol(next.TokenHash), data)
+		return err
 	})
-	return out, wrap(err, "claim work in %s", c.EnvironmentID)
+	if err != nil {
+		return nil, wrap(err, "claim work in %s", c.EnvironmentID)
+	}
+	return out, nil
 }
 
 func getWork(ctx context.Context, c querier, envID, id string, lock bool) (*hangar.Work, error) {
@@ -211,4 +228,49 @@ func (db *DB) EnvironmentForKey(ctx context.Context, keyHash string) (string, er
 	var id string
 	err := db.pool.QueryRow(ctx, `SELECT environment_id FROM environment_keys WHERE key_hash = $1`, keyHash).Scan(&id)
 	return id, wrap(notFound(err, "environment", "for key"), "get environment for key")
+}
+
+// EndEnvironmentWork ends an archived or deleted environment's queue.
+func (db *DB) EndEnvironmentWork(ctx context.Context, envID string, purge bool, now time.Time) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx pgx.Tx) error {
+		for _, q := range []string{`DELETE FROM environment_keys WHERE environment_id = $1`, `DELETE FROM work_workers WHERE environment_id = $1`} {
+			if _, err := tx.Exec(ctx, q, envID); err != nil {
+				return err
+			}
+		}
+		if purge {
+			tag, err := tx.Exec(ctx, `DELETE FROM work_items WHERE environment_id = $1`, envID)
+			n = tag.RowsAffected()
+			return err
+		}
+		rows, err := tx.Query(ctx, workSelect+` WHERE environment_id = $1 AND state <> $2 FOR UPDATE`, envID, hangar.WorkStopped)
+		if err != nil {
+			return err
+		}
+		var live []*hangar.Work
+		for rows.Next() {
+			w, _, err := scanWork(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			live = append(live, w)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, w := range live {
+			if err := w.Stop(true, now); err != nil {
+				return err
+			}
+			if err := saveWork(ctx, tx, w); err != nil {
+				return err
+			}
+		}
+		n = int64(len(live))
+		return nil
+	})
+	return n, wrap(err, "end work of %s", envID)
 }

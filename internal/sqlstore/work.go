@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"time"
@@ -51,6 +52,17 @@ func saveWork(ctx context.Context, tx conn, w *hangar.Work) error {
 	return mustAffect(res, "work", w.ID)
 }
 
+// insertWork inserts a new item.
+func insertWork(ctx context.Context, tx conn, w *hangar.Work) error {
+	data, err := encode(w)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, `INSERT INTO work_items (id, environment_id, data_type, data_id, state, created_at, claimed_at, lease_expires_at, token_hash, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		w.ID, w.EnvironmentID, w.Data.Type, w.Data.ID, w.State, nanos(w.CreatedAt), nanosPtr(w.ClaimedAt), nanosPtr(w.LeaseExpiresAt), tokenCol(w.TokenHash), data)
+	return err
+}
+
 // EnqueueWork stores w unless the same data has a live item.
 func (db *DB) EnqueueWork(ctx context.Context, w *hangar.Work) (*hangar.Work, bool, error) {
 	var out *hangar.Work
@@ -64,12 +76,7 @@ func (db *DB) EnqueueWork(ctx context.Context, w *hangar.Work) (*hangar.Work, bo
 		if err != sql.ErrNoRows {
 			return err
 		}
-		data, err := encode(w)
-		if err != nil {
-			return err
-		}
-		_, err = tx.exec(ctx, `INSERT INTO work_items (id, environment_id, data_type, data_id, state, created_at, claimed_at, lease_expires_at, token_hash, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			w.ID, w.EnvironmentID, w.Data.Type, w.Data.ID, w.State, nanos(w.CreatedAt), nanosPtr(w.ClaimedAt), nanosPtr(w.LeaseExpiresAt), tokenCol(w.TokenHash), data)
+		err = insertWork(ctx, tx, w)
 		if db.d.isUnique(err) {
 			return hangar.Errorf(hangar.KindConflict, "work %s already exists", w.ID)
 		}
@@ -109,14 +116,23 @@ func (db *DB) ClaimWork(ctx context.Context, c hangar.WorkClaim) (*hangar.Work, 
 		if err != nil {
 			return err
 		}
-		w.Claim(c)
+		if w.ClaimedAt == nil {
+			w.Claim(c)
+			out = w
+			return saveWork(ctx, tx, w)
+		}
+		// A reclaim: the earlier claim's item stops, a copy carries the new claim.
+		next := w.Retire(c, cmp.Or(c.NewID, hangar.NewID(hangar.PrefixWork)))
 		if err := saveWork(ctx, tx, w); err != nil {
 			return err
 		}
-		out = w
-		return nil
+		out = next
+		return insertWork(ctx, tx, next)
 	})
-	return out, wrap(err, "claim work in %s", c.EnvironmentID)
+	if err != nil {
+		return nil, wrap(err, "claim work in %s", c.EnvironmentID)
+	}
+	return out, nil
 }
 
 func getWork(ctx context.Context, c conn, envID, id string) (*hangar.Work, error) {
@@ -226,4 +242,52 @@ func (db *DB) EnvironmentForKey(ctx context.Context, keyHash string) (string, er
 	var id string
 	err := db.reader().queryRow(ctx, `SELECT environment_id FROM environment_keys WHERE key_hash = ?`, keyHash).Scan(&id)
 	return id, wrap(notFound(err, "environment", "for key"), "get environment for key")
+}
+
+// EndEnvironmentWork ends an archived or deleted environment's queue.
+func (db *DB) EndEnvironmentWork(ctx context.Context, envID string, purge bool, now time.Time) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx conn) error {
+		for _, q := range []string{`DELETE FROM environment_keys WHERE environment_id = ?`, `DELETE FROM work_workers WHERE environment_id = ?`} {
+			if _, err := tx.exec(ctx, q, envID); err != nil {
+				return err
+			}
+		}
+		if purge {
+			res, err := tx.exec(ctx, `DELETE FROM work_items WHERE environment_id = ?`, envID)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		}
+		rows, err := tx.query(ctx, workSelect+` WHERE environment_id = ? AND state <> ?`, envID, hangar.WorkStopped)
+		if err != nil {
+			return err
+		}
+		var live []*hangar.Work
+		for rows.Next() {
+			w, _, err := scanWork(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			live = append(live, w)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, w := range live {
+			if err := w.Stop(true, now); err != nil {
+				return err
+			}
+			if err := saveWork(ctx, tx, w); err != nil {
+				return err
+			}
+		}
+		n = int64(len(live))
+		return nil
+	})
+	return n, wrap(err, "end work of %s", envID)
 }

@@ -115,21 +115,34 @@ func testWork(t *testing.T, open func(t *testing.T) hangar.Store) {
 		t.Fatalf("claimed %s while its lease is live and no claim is stale", c.ID)
 	}
 	late := t1.Add(11 * time.Second)
-	// w2's unacknowledged claim is stale now too; w1 comes first in queue order.
-	re := claim("wk3", "h4", late, late.Add(-5*time.Second))
-	if re == nil || re.ID != w1.ID || re.State != hangar.WorkQueued || re.LeaseExpiresAt != nil || re.LastHeartbeat != "" || re.TokenHash != "h4" {
+	// w2's unacknowledged claim is stale now too; w1 comes first in queue order. A reclaim
+	// retires the earlier claim's item (stopped) and hands out a copy under a new ID.
+	re, err := st.ClaimWork(ctx, hangar.WorkClaim{EnvironmentID: "env_a", WorkerID: "wk3", Now: late,
+		ReclaimBefore: late.Add(-5 * time.Second), TokenHash: "h4", NewID: "work_re1"})
+	must(t, err)
+	if re == nil || re.ID != "work_re1" || re.Data != w1.Data || !re.CreatedAt.Equal(w1.CreatedAt) || re.State != hangar.WorkQueued ||
+		re.LeaseExpiresAt != nil || re.LastHeartbeat != "" || re.StartedAt != nil || re.TokenHash != "h4" || re.WorkerID != "wk3" {
 		t.Fatalf("reclaim after lease expiry = %+v", re)
+	}
+	if old := mustGetWork(t, st, "env_a", w1.ID); old.State != hangar.WorkStopped || old.TokenHash != "" || old.StoppedAt == nil {
+		t.Fatalf("the retired claim's item = %+v, want stopped", old)
 	}
 	if _, err := st.WorkForToken(ctx, "h1"); !hangar.IsKind(err, hangar.KindNotFound) {
 		t.Errorf("the old claim's token still finds the item: %v", err)
 	}
+	// The retired item's late ack is a conflict; the new claim is untouched by it.
+	_, err = st.UpdateWork(ctx, "env_a", w1.ID, func(w *hangar.Work) error { return w.Ack(late) })
+	wantKind(t, "Ack(retired claim)", err, hangar.KindConflict)
+	if sw, err := st.SessionWork(ctx, "sesn_1"); err != nil || sw.ID != re.ID || sw.State != hangar.WorkQueued {
+		t.Fatalf("SessionWork after reclaim = %+v, %v; want %s queued", sw, err, re.ID)
+	}
 	re2 := claim("wk4", "h5", late, late.Add(-5*time.Second))
-	if re2 == nil || re2.ID != w2.ID || re2.WorkerID != "wk4" {
+	if re2 == nil || re2.ID == w2.ID || re2.Data != w2.Data || re2.WorkerID != "wk4" {
 		t.Fatalf("reclaim of a stale unacknowledged claim = %+v", re2)
 	}
 
 	// Stop: the token is revoked and a new item may be enqueued for the session.
-	stopped, err := st.UpdateWork(ctx, "env_a", w1.ID, func(w *hangar.Work) error { return w.Stop(true, late) })
+	stopped, err := st.UpdateWork(ctx, "env_a", re.ID, func(w *hangar.Work) error { return w.Stop(true, late) })
 	must(t, err)
 	if stopped.State != hangar.WorkStopped || stopped.TokenHash != "" {
 		t.Fatalf("stopped = %+v", stopped)
@@ -153,7 +166,7 @@ func testWork(t *testing.T, open func(t *testing.T) hangar.Store) {
 			return st.ListWork(ctx, hangar.WorkFilter{EnvironmentID: "env_a", Page: p})
 		},
 		id: func(w *hangar.Work) string { return w.ID },
-	}, []string{w4.ID, w2.ID, w1.ID}, 2, true)
+	}, []string{w4.ID, re2.ID, re.ID, w2.ID, w1.ID}, 2, true)
 
 	// Stats: depth counts unclaimed items, workers count polls in the window.
 	must(t, st.RecordWorkerPoll(ctx, "env_a", "wk1", t0))
@@ -231,5 +244,80 @@ func testWorkClaimRace(t *testing.T, open func(t *testing.T) hangar.Store) {
 		if c != 1 {
 			t.Errorf("item %s claimed %d times", id, c)
 		}
+	}
+}
+
+// testWorkEnd: archiving an environment force-stops its live items and drops its key and
+// poll records; deleting it deletes its items too. Other environments are untouched.
+func testWorkEnd(t *testing.T, open func(t *testing.T) hangar.Store) {
+	ctx := context.Background()
+	st := open(t)
+	clk := newClock()
+	now := clk.Now()
+	live := newWork("env_end", "sesn_e1", now)
+	done := newWork("env_end", "sesn_e2", now)
+	other := newWork("env_keep", "sesn_k1", now)
+	for _, w := range []*hangar.Work{live, done, other} {
+		_, _, err := st.EnqueueWork(ctx, w)
+		must(t, err)
+	}
+	claimed, err := st.ClaimWork(ctx, hangar.WorkClaim{EnvironmentID: "env_end", WorkerID: "wk", Now: now, ReclaimBefore: now.Add(-time.Hour), TokenHash: "tok_end"})
+	must(t, err)
+	if claimed == nil || claimed.ID != live.ID {
+		t.Fatalf("claim = %+v", claimed)
+	}
+	_, err = st.UpdateWork(ctx, "env_end", done.ID, func(w *hangar.Work) error { return w.Stop(true, now) })
+	must(t, err)
+	must(t, st.SetEnvironmentKey(ctx, "env_end", "key_end", now))
+	must(t, st.SetEnvironmentKey(ctx, "env_keep", "key_keep", now))
+	must(t, st.RecordWorkerPoll(ctx, "env_end", "wk", now))
+	must(t, st.RecordWorkerPoll(ctx, "env_keep", "wk", now))
+
+	// Archive: live items stop (token revoked), key and poll records go.
+	later := clk.Now()
+	n, err := st.EndEnvironmentWork(ctx, "env_end", false, later)
+	must(t, err)
+	if n != 1 {
+		t.Errorf("EndEnvironmentWork(archive) = %d, want 1 item stopped", n)
+	}
+	if w := mustGetWork(t, st, "env_end", live.ID); w.State != hangar.WorkStopped || w.TokenHash != "" || w.StoppedAt == nil || !w.StoppedAt.Equal(later) {
+		t.Errorf("live item after archive = %+v", w)
+	}
+	_, err = st.WorkForToken(ctx, "tok_end")
+	wantKind(t, "WorkForToken(after archive)", err, hangar.KindNotFound)
+	_, err = st.EnvironmentForKey(ctx, "key_end")
+	wantKind(t, "EnvironmentForKey(after archive)", err, hangar.KindNotFound)
+	stats, err := st.WorkStats(ctx, "env_end", now)
+	must(t, err)
+	if stats != (hangar.WorkStats{}) {
+		t.Errorf("stats after archive = %+v, want none", stats)
+	}
+	if c, err := st.ClaimWork(ctx, hangar.WorkClaim{EnvironmentID: "env_end", WorkerID: "wk", Now: later, ReclaimBefore: later, TokenHash: "tok_x"}); err != nil || c != nil {
+		t.Errorf("claim after archive = %+v, %v; want none", c, err)
+	}
+
+	// Delete: the items go too.
+	n, err = st.EndEnvironmentWork(ctx, "env_end", true, later)
+	must(t, err)
+	if n != 2 {
+		t.Errorf("EndEnvironmentWork(delete) = %d, want 2 items deleted", n)
+	}
+	items, _, err := st.ListWork(ctx, hangar.WorkFilter{EnvironmentID: "env_end", Page: hangar.Page{Limit: 10}})
+	must(t, err)
+	if len(items) != 0 {
+		t.Errorf("items after delete = %d, want 0", len(items))
+	}
+	_, err = st.GetWork(ctx, "", live.ID)
+	wantKind(t, "GetWork(after delete)", err, hangar.KindNotFound)
+
+	// The other environment keeps everything.
+	if w := mustGetWork(t, st, "env_keep", other.ID); w.State != hangar.WorkQueued {
+		t.Errorf("other environment's item = %s", w.State)
+	}
+	if id, err := st.EnvironmentForKey(ctx, "key_keep"); err != nil || id != "env_keep" {
+		t.Errorf("other environment's key: %q, %v", id, err)
+	}
+	if s, err := st.WorkStats(ctx, "env_keep", now); err != nil || s.WorkersPolling != 1 || s.Depth != 1 {
+		t.Errorf("other environment's stats = %+v, %v", s, err)
 	}
 }
