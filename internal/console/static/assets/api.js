@@ -104,13 +104,14 @@ export async function download(fileID, filename) {
 // `id:`); every reconnect sends it as Last-Event-ID, so the server replays what was
 // missed and nothing is seen twice. onEvent(event, seq) gets each event; onState gets
 // 'open', 'reconnecting', 'closed' or an error. It returns when signal aborts, the session
-// is deleted, or the server refuses the stream (a 4xx).
-export async function streamEvents(sessionID, { after = 0, signal, onEvent, onState = () => {} }) {
+// is deleted, or the server refuses the stream (a 4xx). path picks another stream of the
+// session (a child thread's /threads/{tid}/stream); sequence numbers are the session's.
+export async function streamEvents(sessionID, { after = 0, signal, onEvent, onState = () => {}, path = `/sessions/${sessionID}/events/stream` }) {
   let last = after;
   let delay = 250;
   while (!signal.aborted) {
     try {
-      const res = await fetch(`/v1/sessions/${sessionID}/events/stream`, {
+      const res = await fetch('/v1' + path, {
         headers: headers({ accept: 'text/event-stream', 'Last-Event-ID': String(last) }),
         signal,
         cache: 'no-store',

@@ -12,6 +12,9 @@ import { filesView } from './views/files.js';
 import { sessionsView } from './views/sessions.js';
 import { chatView } from './views/chat.js';
 import { usageView } from './views/usage.js';
+import { dreamsView, dreamView } from './views/dreams.js';
+import { tunnelsView, tunnelView } from './views/tunnels.js';
+import { profilesView, profileView } from './views/profiles.js';
 
 const routes = [
   [/^\/$/, homeView],
@@ -27,10 +30,16 @@ const routes = [
   [/^\/vaults\/(?<id>[\w-]+)$/, vaultView],
   [/^\/files$/, filesView],
   [/^\/usage$/, usageView],
+  [/^\/dreams$/, dreamsView],
+  [/^\/dreams\/(?<id>[\w-]+)$/, dreamView],
+  [/^\/tunnels$/, tunnelsView],
+  [/^\/tunnels\/(?<id>[\w-]+)$/, tunnelView],
+  [/^\/profiles$/, profilesView],
+  [/^\/profiles\/(?<id>[\w-]+)$/, profileView],
 ];
 
 const NAV = [['/sessions', 'Sessions'], ['/agents', 'Agents'], ['/environments', 'Environments'], ['/vaults', 'Vaults'],
-  ['/files', 'Files'], ['/usage', 'Usage']];
+  ['/files', 'Files'], ['/tunnels', 'Tunnels'], ['/dreams', 'Dreams'], ['/profiles', 'Profiles'], ['/usage', 'Usage']];
 
 const app = document.getElementById('app');
 let cleanup = null;

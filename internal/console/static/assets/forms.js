@@ -1,7 +1,7 @@
 // Forms shared by the onboarding wizard and the resource pages. Each returns
 // {el, value()} where value() builds the API request body (and throws on bad input).
 import { h, field, words } from './dom.js';
-import { get } from './api.js';
+import { get, listAll } from './api.js';
 
 export const ENGINES = {
   claude: { model: 'claude-sonnet-4-6', label: 'Claude Code' },
@@ -11,6 +11,7 @@ export const ENGINES = {
   factory: { model: 'claude-sonnet-4-6', label: 'Factory droid' },
   pi: { model: 'claude-sonnet-4-6', label: 'pi coding agent' },
   anthropic: { model: 'claude-sonnet-4-6', label: 'hosted Claude Managed Agents' },
+  native: { model: 'claude-sonnet-4-6', label: 'Hangar\'s own agent loop (native; runs self-hosted sessions)' },
   scripted: { model: 'claude-sonnet-4-6', label: 'Scripted (no model; for tests and demos)' },
 };
 
@@ -49,6 +50,7 @@ export function agentForm(agent) {
   const parts = [field('Name', name), field('Engine', engine, 'The agent CLI that runs the turns: ' + Object.keys(ENGINES).join(', ') + '.'), engines,
     field('Model', model), models,
     field('System prompt', system)];
+  const roster = rosterEditor(agent);
   let tools;
   if (agent) {
     const toolsJSON = h('textarea', { id: 'agent-tools', rows: 8, class: 'mono', value: JSON.stringify(agent.tools || [], null, 2) });
@@ -80,12 +82,50 @@ export function agentForm(agent) {
       return { tools: out };
     };
   }
+  parts.push(roster.el);
   return {
     el: h('div', { class: 'form-body' }, parts),
     value() {
-      const body = { name: name.value.trim(), engine: engine.value.trim(), model: model.value.trim(), ...tools() };
+      const body = { name: name.value.trim(), engine: engine.value.trim(), model: model.value.trim(), ...tools(), ...roster.value() };
       body.system = system.value.trim() ? system.value : null;
       return body;
+    },
+  };
+}
+
+// rosterEditor makes the agent a multiagent coordinator (docs/threads.md): one box per other
+// agent (not archived, not a coordinator itself) and one for `self`. The roster is sent only
+// when the boxes were changed, so an edit does not re-pin the roster's agent versions.
+function rosterEditor(agent) {
+  const ma = agent?.multiagent;
+  const current = new Set((ma?.type === 'coordinator' ? ma.agents || [] : [])
+    .map(e => typeof e === 'string' ? e : e.type === 'self' ? 'self' : e.id));
+  const hint = h('small', { class: 'hint' }, 'Loading agents…');
+  const boxes = h('div', { class: 'toggles', id: 'agent-roster-agents' });
+  const el = h('details', { class: 'roster', id: 'agent-roster', open: current.size > 0 },
+    h('summary', null, 'Multiagent: coordinate other agents'),
+    h('p', { class: 'hint' }, 'The agent gets a delegate_to_<name> tool per checked agent; each runs in its own thread of the session. Its engine needs custom tools (claude, pi, scripted, anthropic…).'),
+    boxes, hint);
+  let touched = false;
+  boxes.addEventListener('change', () => { touched = true; });
+  if (ma && ma.type !== 'coordinator') {
+    hint.textContent = `This agent uses the ${ma.type} form; edit it through the API.`;
+    return { el, value: () => ({}) };
+  }
+  listAll('/agents', { limit: 100 }, 1000).then(list => {
+    const others = list.filter(a => a.id !== agent?.id && !a.archived_at && !a.multiagent);
+    const box = (value, label) => h('label', { class: 'check' },
+      h('input', { type: 'checkbox', value, checked: current.has(value), dataset: { roster: value } }), ' ', label);
+    boxes.replaceChildren(...others.map(a => box(a.id, a.name)), box('self', 'self (this agent, without its roster)'));
+    hint.textContent = others.length ? '' : 'No other agents yet: create the agents to delegate to first.';
+    el.dataset.loaded = '';
+  }).catch(err => { hint.textContent = `Could not list agents: ${err.message}`; });
+  return {
+    el,
+    value() {
+      if (!touched) return {};
+      const picked = [...boxes.querySelectorAll('input:checked')].map(b => b.value === 'self' ? { type: 'self' } : b.value);
+      return { multiagent: picked.length ? { type: 'coordinator', agents: picked } : null };
     },
   };
 }
@@ -94,8 +134,14 @@ export function agentForm(agent) {
 // select is filled from GET /v1/providers once it answers: providers this server cannot
 // use now are listed but disabled, with the reason as their tooltip and in the hint, and
 // the server's default is preselected. The select carries data-loaded when filled.
-export function environmentForm() {
+// withType offers the environment type: a self_hosted one (docs/self-hosted.md) has no
+// provider, packages or networking; its tools run on your `hangar worker`.
+export function environmentForm({ withType = false } = {}) {
   const name = h('input', { id: 'env-name', required: true, value: 'dev', autocomplete: 'off' });
+  const type = select('env-type', { cloud: 'cloud (a Hangar sandbox)', self_hosted: 'self-hosted (tools run on your worker)' }, 'cloud');
+  const typeField = field('Type', type, 'A self-hosted environment\'s key is shown once, when it is created.');
+  typeField.hidden = !withType;
+  const cloudFields = h('div', { class: 'cloud-fields' });
   const provider = h('select', { id: 'env-provider' }, h('option', { value: '' }, 'server default'));
   const hint = h('small', { class: 'hint', id: 'env-provider-hint' }, 'Loading the server\'s providers…');
   fillProviders(provider, hint);
@@ -105,13 +151,16 @@ export function environmentForm() {
   const hostsField = field('Allowed hosts', hosts);
   hostsField.hidden = true;
   net.addEventListener('change', () => { hostsField.hidden = net.value !== 'limited'; });
+  type.addEventListener('change', () => { cloudFields.hidden = type.value !== 'cloud'; });
+  cloudFields.append(
+    h('label', { class: 'field' }, h('span', { class: 'label' }, 'Sandbox provider'), provider, hint),
+    h('fieldset', null, h('legend', null, 'Packages'), Object.entries(pkgs).map(([m, el]) => field(m, el)),
+      h('small', { class: 'hint' }, 'Installed once, in the background, by providers that can build (local); the environment shows its build state and log.')),
+    field('Networking', net), hostsField);
   return {
-    el: h('div', { class: 'form-body' }, field('Name', name),
-      h('label', { class: 'field' }, h('span', { class: 'label' }, 'Sandbox provider'), provider, hint),
-      h('fieldset', null, h('legend', null, 'Packages'), Object.entries(pkgs).map(([m, el]) => field(m, el)),
-        h('small', { class: 'hint' }, 'Installed once, in the background, by providers that can build (local); the environment shows its build state and log.')),
-      field('Networking', net), hostsField),
+    el: h('div', { class: 'form-body' }, field('Name', name), typeField, cloudFields),
     value() {
+      if (type.value === 'self_hosted') return { name: name.value.trim(), config: { type: 'self_hosted' } };
       const networking = net.value === 'limited'
         ? { type: 'limited', allowed_hosts: words(hosts.value), allow_package_managers: true, allow_mcp_servers: false }
         : { type: 'unrestricted' };

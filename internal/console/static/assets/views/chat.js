@@ -2,17 +2,29 @@
 // the live stream from the last listed sequence number, reconnecting with Last-Event-ID.
 // Tool confirmations and custom tools are answered here; the interrupt button sends
 // user.interrupt, which jumps the session's queue.
+//
+// Multiagent sessions (docs/threads.md): the session's view folds each child thread's
+// cross-posted events under the thread's agent name, delegations show as bubbles, and the
+// thread picker switches the page to one thread's own events and stream (?thread=sthr_…).
 import { h, replace, link, json, fmtNum, errorBox } from '../dom.js';
 import { get, listAll, sendEvents, streamEvents } from '../api.js';
+import { THREAD_STATUS, primaryOf, threadPicker, threadFold, delegationBubble } from './threads.js';
+
+// RESUMING are the fold statuses after which a thread_status_running continues the same task.
+const RESUMING = new Set(['running', 'requires_action', 'rescheduling']);
 
 export async function chatView(root, { id }) {
   const session = await get(`/sessions/${id}`);
-  const ctrl = new AbortController();
+  let ctrl = new AbortController();
   const seen = new Set();
   const tools = new Map(); // tool use event id → card
   const usage = { input: 0, output: 0, cacheRead: 0, cacheWrite: 0, turns: 0 };
   let status = session.status;
   let stopReason = null;
+  let primary = primaryOf(id);
+  let view = primary; // the thread whose events the page shows
+  const folds = new Map(); // child thread id → its latest fold in the session's view
+  let target = null; // where apply() puts the event it renders
 
   const statusEl = h('span', { class: 'badge', id: 'chat-status' });
   const connEl = h('span', { class: 'conn', id: 'chat-conn' }, 'connecting…');
@@ -25,13 +37,15 @@ export async function chatView(root, { id }) {
   const composer = h('form', { class: 'composer', id: 'composer' }, input, h('div', { class: 'composer-actions' }, interruptBtn, sendBtn), composerOut);
 
   const agent = session.agent || {};
+  const picker = threadPicker(id, { current: view, pick: tid => load(tid) });
+  const threadNote = h('div', { class: 'sub thread-note', id: 'thread-note', hidden: true });
   replace(root, h('div', { class: 'chat' },
     h('header', { class: 'chat-head' },
       h('div', null, h('h1', null, session.title || session.id),
         h('div', { class: 'sub' }, link(`/agents/${agent.id}`, agent.name || agent.id), ` v${agent.version} · ${agent.engine || ''} · ${agent.model?.id || ''} · `,
           link(`/environments/${session.environment_id}`, session.environment_id))),
       h('div', { class: 'chat-meta' }, statusEl, usageEl, connEl)),
-    transcript, composer));
+    picker.el, threadNote, transcript, composer));
 
   input.addEventListener('keydown', e => {
     if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) composer.requestSubmit();
@@ -39,7 +53,7 @@ export async function chatView(root, { id }) {
   composer.addEventListener('submit', async e => {
     e.preventDefault();
     const text = input.value.trim();
-    if (!text) return;
+    if (!text || view !== primary) return;
     sendBtn.disabled = true;
     composerOut.replaceChildren();
     try {
@@ -58,7 +72,9 @@ export async function chatView(root, { id }) {
     interruptBtn.disabled = true;
     composerOut.replaceChildren();
     try {
-      (await sendEvents(id, { type: 'user.interrupt' })).forEach(apply);
+      // In a child thread's view the interrupt names that thread: it stops the child only.
+      const body = view === primary ? { type: 'user.interrupt' } : { type: 'user.interrupt', session_thread_id: view };
+      (await sendEvents(id, body)).forEach(apply);
     } catch (err) {
       composerOut.replaceChildren(errorBox(err));
       interruptBtn.disabled = false;
@@ -81,7 +97,7 @@ export async function chatView(root, { id }) {
   // Append keeps the view pinned to the bottom when the reader is already there.
   function add(el) {
     const pinned = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 40;
-    transcript.append(el);
+    (target || transcript).append(el);
     if (pinned) transcript.scrollTop = transcript.scrollHeight;
     return el;
   }
@@ -89,7 +105,25 @@ export async function chatView(root, { id }) {
   function apply(ev) {
     if (ev.id && seen.has(ev.id)) return;
     if (ev.id) seen.add(ev.id);
+    target = transcript;
+    const tid = ev.session_thread_id;
+    // In the session's view, a child thread's cross-posted events go into its fold.
+    if (view === primary && tid && tid !== primary && ev.type !== 'session.thread_created') {
+      target = foldOf(tid, ev.agent_name, ev.type === 'session.thread_status_running').body;
+    }
+    if (THREAD_STATUS[ev.type]) {
+      threadStatus(ev, tid, THREAD_STATUS[ev.type]);
+      return;
+    }
     switch (ev.type) {
+      case 'session.thread_created':
+        add(h('div', { class: 'note thread-created', dataset: { event: ev.id, thread: tid } }, `New thread: ${ev.agent_name || tid}`));
+        picker.refresh();
+        break;
+      case 'agent.thread_message_sent':
+      case 'agent.thread_message_received':
+        add(delegationBubble(ev, renderText(ev.content)));
+        break;
       case 'user.message':
         add(h('div', { class: 'msg user', dataset: { event: ev.id } }, renderText(ev.content)));
         break;
@@ -212,6 +246,43 @@ export async function chatView(root, { id }) {
     }
     tools.set(ev.id, card);
     add(card);
+    // A prompt inside a folded thread must be seen: unfold it.
+    if (card.pending) card.closest('details.thread-fold')?.setAttribute('open', '');
+  }
+
+  // foldOf is the fold a child thread's events go into; a new one starts each time the
+  // thread starts a new task, so folds sit in the transcript where the work happened. A
+  // thread resuming after a confirmation or a reschedule stays in its fold.
+  function foldOf(tid, agentName, fresh) {
+    let fold = folds.get(tid);
+    if (!fold || (fresh && !RESUMING.has(fold.el.dataset.status))) {
+      const name = agentName || picker.threads.find(t => t.id === tid)?.agent?.name;
+      fold = threadFold(tid, name, t => load(t));
+      folds.set(tid, fold);
+      const into = target;
+      target = transcript; // a fold always sits in the transcript itself
+      add(fold.el);
+      target = into;
+    }
+    return fold;
+  }
+
+  // threadStatus applies a session.thread_status_* event: a child's status in the
+  // session's view (its fold and picker badge), or the page's status in a thread's view.
+  function threadStatus(ev, tid, st) {
+    if (!picker.setStatus(tid, st)) picker.refresh();
+    if (view !== primary && tid === view) {
+      if (st === 'idle' && ev.stop_reason?.type !== 'requires_action') usage.turns++;
+      setStatus(st, ev.stop_reason);
+      showUsage();
+      return;
+    }
+    if (view !== primary || !tid || tid === primary) return;
+    const fold = foldOf(tid, ev.agent_name, false);
+    const shown = st === 'idle' && ev.stop_reason?.type && ev.stop_reason.type !== 'end_turn' ? ev.stop_reason.type : st;
+    fold.setStatus(shown);
+    add(h('div', { class: 'note thread-status-note', dataset: { event: ev.id } }, `${ev.agent_name || 'thread'}: ${shown}`));
+    if (st === 'terminated') add(h('div', { class: 'note error' }, 'The thread was terminated.'));
   }
 
   function settle(toolID, state) {
@@ -234,24 +305,62 @@ export async function chatView(root, { id }) {
     if (isError) card.classList.add('is-error');
   }
 
-  setStatus(status);
-  showUsage();
-  // Replay: the stored transcript, then the stream from the last sequence number (events
-  // are numbered 1, 2, … per session without gaps, so the count is the last one).
-  const past = await listAll(`/sessions/${id}/events`, { limit: 1000 }, Infinity);
-  past.forEach(apply);
-  if (!past.some(e => e.type.startsWith('session.status_'))) setStatus(session.status);
-  transcript.scrollTop = transcript.scrollHeight;
-  transcript.dataset.replayed = String(past.length);
-  streamEvents(id, {
-    after: past.length,
-    signal: ctrl.signal,
-    onEvent: apply,
-    onState: st => {
-      connEl.dataset.state = typeof st === 'string' ? st : 'error';
-      connEl.textContent = typeof st === 'string' ? (st === 'open' ? 'live' : st) : `stream error: ${st.message}`;
-    },
-  });
+  // load shows one thread: the session's view (the primary thread) or a child's. Replay:
+  // the stored events, then the stream from the last sequence number. Events are numbered
+  // 1, 2, … per session; a view that leaves some out (a multiagent session's) makes the
+  // count lower than the last number, so the stream may resend a few, dropped by their id.
+  let loaded = false;
+  async function load(tid) {
+    ctrl.abort();
+    const mine = ctrl = new AbortController();
+    view = tid;
+    seen.clear();
+    tools.clear();
+    folds.clear();
+    Object.assign(usage, { input: 0, output: 0, cacheRead: 0, cacheWrite: 0, turns: 0 });
+    transcript.replaceChildren();
+    picker.select(tid);
+    const child = tid !== primary;
+    const url = new URL(location.href);
+    if (child) url.searchParams.set('thread', tid);
+    else url.searchParams.delete('thread');
+    if (url.href !== location.href) history.replaceState(null, '', url);
+    const thread = picker.threads.find(t => t.id === tid);
+    threadNote.hidden = !child;
+    threadNote.textContent = child ? `Thread ${tid} of ${thread?.agent?.name || 'a roster agent'}: its own events. Messages go to the coordinator; Interrupt stops this thread only.` : '';
+    sendBtn.disabled = child;
+    // The first load has the session just read; coming back from a thread re-reads it.
+    const current = child ? null : loaded ? await get(`/sessions/${id}`) : session;
+    loaded = true;
+    if (mine.signal.aborted) return;
+    setStatus(child ? thread?.status || 'idle' : current.status);
+    showUsage();
+    const base = child ? `/sessions/${id}/threads/${tid}` : `/sessions/${id}`;
+    const past = await listAll(`${base}/events`, { limit: 1000 }, Infinity);
+    if (mine.signal.aborted) return;
+    past.forEach(apply);
+    if (!child && !past.some(e => e.type.startsWith('session.status_'))) setStatus(current.status);
+    transcript.scrollTop = transcript.scrollHeight;
+    transcript.dataset.thread = tid;
+    transcript.dataset.replayed = String(past.length);
+    streamEvents(id, {
+      after: past.length,
+      path: child ? `${base}/stream` : undefined,
+      signal: mine.signal,
+      onEvent: ev => { if (!mine.signal.aborted) apply(ev); },
+      onState: st => {
+        if (mine.signal.aborted) return;
+        connEl.dataset.state = typeof st === 'string' ? st : 'error';
+        connEl.textContent = typeof st === 'string' ? (st === 'open' ? 'live' : st) : `stream error: ${st.message}`;
+      },
+    });
+  }
+
+  // The thread list names the primary thread; a single-agent session keeps the picker hidden.
+  const threads = await picker.refresh();
+  primary = threads.find(t => !t.parent_thread_id)?.id || primary;
+  const asked = new URLSearchParams(location.search).get('thread');
+  await load(asked && threads.some(t => t.id === asked) ? asked : primary);
   input.focus();
   return () => ctrl.abort();
 }

@@ -3,26 +3,29 @@ import { h, replace, link, fmtTime, json, busy, errorBox } from '../dom.js';
 import { get, post, del, listAll, text } from '../api.js';
 import { navigate } from '../router.js';
 import { environmentForm } from '../forms.js';
+import { keepKey, selfHostedPanel } from './work.js';
 
 // POLL_MS is how often a preparing environment's state and log are re-read.
 const POLL_MS = 2000;
 
 export async function environmentsView(root) {
   const envs = await listAll('/environments', { limit: 100, include_archived: 'true' });
-  const form = environmentForm();
+  const form = environmentForm({ withType: true });
   const out = h('div');
   const btn = h('button', { type: 'submit', class: 'primary', id: 'env-save' }, 'Create environment');
   const f = h('form', { class: 'card' }, form.el, out, h('div', { class: 'actions' }, btn));
   f.addEventListener('submit', async e => {
     e.preventDefault();
     const env = await busy(btn, out, () => post('/environments', form.value()));
+    // A self_hosted environment's key comes back once, in this response only.
+    if (env?.environment_key) keepKey(env.id, env.environment_key);
     if (env) navigate(`/environments/${env.id}`);
   });
   replace(root, h('h1', null, 'Environments'),
     envs.length ? h('table', { class: 'list', id: 'environments-table' },
       h('thead', null, h('tr', null, ['Name', 'Provider', 'Networking', 'State', 'Created'].map(c => h('th', null, c)))),
       h('tbody', null, envs.map(e => h('tr', { dataset: { id: e.id } },
-        h('td', null, link(`/environments/${e.id}`, e.name)), h('td', null, e.config?.provider || 'default'),
+        h('td', null, link(`/environments/${e.id}`, e.name)), h('td', null, e.config?.type === 'self_hosted' ? 'self-hosted' : e.config?.provider || 'default'),
         h('td', null, e.config?.networking?.type), h('td', null, badge(e)), h('td', null, fmtTime(e.created_at))))))
       : h('p', { class: 'empty' }, 'No environments yet.'),
     h('details', { class: 'create', open: !envs.length }, h('summary', null, 'New environment'), f));
@@ -50,6 +53,15 @@ export async function environmentView(root, { id }) {
   const pkgs = Object.entries(pk).filter(([k, v]) => Array.isArray(v) && v.length).map(([k, v]) => `${k}: ${v.join(' ')}`);
   const head = h('div', { class: 'page-head' }, h('h1', null, env.name), badge(env));
   const build = h('section', { class: 'build', id: 'env-build' });
+  if (env.config?.type === 'self_hosted') {
+    const panel = selfHostedPanel(env);
+    replace(root, head,
+      h('p', { class: 'sub' }, `${env.id} · self-hosted · created ${fmtTime(env.created_at)} · updated ${fmtTime(env.updated_at)}`),
+      panel.el,
+      h('details', null, h('summary', null, 'Raw configuration'), h('pre', null, json(env))),
+      out, h('div', { class: 'actions' }, archive, remove));
+    return panel.stop;
+  }
   replace(root, head,
     h('p', { class: 'sub' }, `${env.id} · created ${fmtTime(env.created_at)} · updated ${fmtTime(env.updated_at)}`),
     h('dl', { class: 'facts' },
