@@ -47,7 +47,26 @@ func newSelfHostedEnvironment(t *testing.T, c anthropic.Client, name string) (*a
 	if err := json.Unmarshal([]byte(env.RawJSON()), &extra); err != nil || !strings.HasPrefix(extra.EnvironmentKey, hangar.PrefixEnvironmentKey) {
 		t.Fatalf("environment_key missing from %s (%v)", env.RawJSON(), err)
 	}
+	dropHealthcheck(t, c, env.ID)
 	return env, extra.EnvironmentKey
+}
+
+// dropHealthcheck force-stops the healthcheck item queued with a new environment, so a
+// test's pollers and workers start at its sessions' items (TestE2EWorkHealthcheck has a
+// worker answer it).
+func dropHealthcheck(t *testing.T, c anthropic.Client, envID string) {
+	t.Helper()
+	ctx := testContext(t)
+	page, err := c.Beta.Environments.Work.List(ctx, envID, anthropic.BetaEnvironmentWorkListParams{})
+	if err != nil || len(page.Data) != 1 || page.Data[0].Data.Type != "healthcheck" {
+		t.Fatalf("work of a new environment: %v, want its healthcheck", err)
+	}
+	if _, err := c.Beta.Environments.Work.Stop(ctx, page.Data[0].ID, anthropic.BetaEnvironmentWorkStopParams{
+		EnvironmentID:                 envID,
+		BetaSelfHostedWorkStopRequest: anthropic.BetaSelfHostedWorkStopRequestParam{Force: param.NewOpt(true)},
+	}); err != nil {
+		t.Fatalf("stop the healthcheck: %v", err)
+	}
 }
 
 // sessionsToken decodes the sessions token from a work item's secret, as the SDK worker does.
@@ -102,6 +121,13 @@ func TestE2EWorkQueueSDKPoller(t *testing.T) {
 	if got.State != anthropic.BetaSelfHostedWorkStateStarting || got.AcknowledgedAt == "" || got.Secret != "" {
 		t.Fatalf("after the poller's ack: %s", got.RawJSON())
 	}
+	upd, err := c.Beta.Environments.Work.Update(ctx, work.ID, anthropic.BetaEnvironmentWorkUpdateParams{
+		EnvironmentID:                   env.ID,
+		BetaSelfHostedWorkUpdateRequest: anthropic.BetaSelfHostedWorkUpdateRequestParam{Metadata: map[string]string{"host": "w1"}},
+	})
+	if err != nil || upd.Metadata["host"] != "w1" || upd.State != anthropic.BetaSelfHostedWorkStateStarting {
+		t.Fatalf("metadata update: %v %s", err, upd.RawJSON())
+	}
 
 	// The sessions token: heartbeat (first claim, then a stale precondition), the session.
 	tc := newClient(srv.URL, option.WithAuthToken(token))
@@ -154,7 +180,7 @@ func TestE2EWorkQueueSDKPoller(t *testing.T) {
 	// The environment key lists the queue.
 	kc := newClient(srv.URL, option.WithAuthToken(envKey))
 	page, err := kc.Beta.Environments.Work.List(ctx, env.ID, anthropic.BetaEnvironmentWorkListParams{})
-	if err != nil || len(page.Data) != 1 || page.Data[0].State != anthropic.BetaSelfHostedWorkStateStopped {
+	if err != nil || len(page.Data) != 2 || page.Data[0].State != anthropic.BetaSelfHostedWorkStateStopped || page.Data[0].ID != work.ID {
 		t.Fatalf("list with the environment key: %v", err)
 	}
 }
