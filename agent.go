@@ -15,10 +15,13 @@ const (
 	EngineFactory   = "factory"
 	EngineAnthropic = "anthropic"
 	EngineScripted  = "scripted"
+	// EngineNative is Hangar's own agent loop over the Messages API (docs/engines.md);
+	// sessions on self_hosted environments always run it.
+	EngineNative = "native"
 )
 
 // Engines lists every engine name an agent may choose.
-var Engines = []string{EngineAnthropic, EngineClaude, EngineCodex, EngineFactory, EngineGemini, EngineOpenCode, EnginePi, EngineScripted}
+var Engines = []string{EngineAnthropic, EngineClaude, EngineCodex, EngineFactory, EngineGemini, EngineNative, EngineOpenCode, EnginePi, EngineScripted}
 
 // Model is the resolved model of an agent: always the object form on the wire.
 type Model struct {

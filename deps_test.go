@@ -73,6 +73,16 @@ func violation(pkg, imp string) string {
 	if strings.HasSuffix(pkg, "test") && (strings.TrimSuffix(path.Base(pkg), "test") == path.Base(imp) || imp == module+"/internal/fakemodel") {
 		return ""
 	}
+	// An adapter may import its own subpackages (modal's generated modalpb), and a test
+	// helper those of the adapter it fakes (modaltest: modalpb) and the shared test
+	// helpers (cloudtest's sandbox boxes).
+	if strings.HasPrefix(imp, pkg+"/") {
+		return ""
+	}
+	if adapter := path.Dir(pkg); strings.HasSuffix(pkg, "test") && (strings.HasSuffix(imp, "test") ||
+		adapter != module+"/internal" && !pluginHosts[adapter] && strings.HasPrefix(imp, adapter+"/")) {
+		return ""
+	}
 	return "internal adapters must not import each other; wire them in cmd/"
 }
 
@@ -93,6 +103,12 @@ func TestDependencyRules(t *testing.T) {
 		{module + "/internal/sqlstore", "modernc.org/sqlite", false},
 		{module + "/internal/engine/enginetest", module + "/internal/fakemodel", false},
 		{module + "/internal/engine/codex", module + "/internal/fakemodel", true},
+		{module + "/internal/provider/modal", module + "/internal/provider/modal/modalpb", false},
+		{module + "/internal/provider/modal/modaltest", module + "/internal/provider/modal/modalpb", false},
+		{module + "/internal/provider/modal/modaltest", module + "/internal/provider/cloudtest", false},
+		{module + "/internal/provider/modal/modalpb", module + "/internal/provider/e2b", true},
+		{module + "/internal/provider/providertest", module + "/internal/provider/e2b", true},
+		{module + "/internal/engine/enginetest", module + "/internal/engine/codex", true},
 	} {
 		if got := violation(tc.pkg, tc.imp) != ""; got != tc.bad {
 			t.Errorf("violation(%s, %s) = %v, want %v", tc.pkg, tc.imp, got, tc.bad)

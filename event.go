@@ -12,6 +12,9 @@ const (
 	EventUserInterrupt        = "user.interrupt"
 	EventUserToolConfirmation = "user.tool_confirmation"
 	EventUserCustomToolResult = "user.custom_tool_result"
+	// EventUserToolResult is a self_hosted worker's result of an agent.tool_use the
+	// server delegated to it.
+	EventUserToolResult = "user.tool_result"
 )
 
 // Event types Hangar emits.
@@ -45,7 +48,16 @@ type Event struct {
 	// Wire, when set, is the event's encoded wire JSON (MarshalJSON's output), computed
 	// once by a publisher fanning the event out to many streams. Never stored.
 	Wire json.RawMessage
+	// ThreadID is the child session thread the event belongs to; "" for the primary
+	// thread (the session-level stream). CrossPosted marks a child thread's event that
+	// the primary stream shows too (thread status, requests for the client). See
+	// docs/threads.md.
+	ThreadID    string
+	CrossPosted bool
 }
+
+// OnPrimary reports whether the session-level (primary thread) stream shows the event.
+func (e *Event) OnPrimary() bool { return e.ThreadID == "" || e.CrossPosted }
 
 // MarshalJSON writes the wire form: {"type", "id", ...Body fields, "processed_at"}.
 func (e Event) MarshalJSON() ([]byte, error) {
@@ -113,7 +125,10 @@ type EventFilter struct {
 	Types       []string
 	AfterSeq    int64 // only events with Seq > AfterSeq
 	ProcessedAt TimeRange
-	Page        Page
+	// Thread selects the events of one child thread; "" selects the primary view (the
+	// primary thread's events and those cross-posted to it).
+	Thread string
+	Page   Page
 }
 
 // StopReason is the stop_reason of a session.status_idle event.

@@ -13,7 +13,15 @@ type File struct {
 	CreatedAt    time.Time  `json:"created_at"`
 	Downloadable bool       `json:"downloadable"`
 	Scope        *FileScope `json:"scope,omitempty"`
-	SHA256       string     `json:"-"`
+	// ExpiresAt is when an upload with expires_in_seconds expires (nil: never). An expired
+	// file answers 404 and a sweeper deletes it (docs/resources.md "File expiry").
+	ExpiresAt *time.Time `json:"expires_at"`
+	SHA256    string     `json:"-"`
+}
+
+// Expired reports whether f has expired at now.
+func (f *File) Expired(now time.Time) bool {
+	return f.ExpiresAt != nil && !now.Before(*f.ExpiresAt)
 }
 
 // FileScope ties a file to a session (outputs).
@@ -26,5 +34,9 @@ type FileScope struct {
 type FileFilter struct {
 	ScopeID string
 	IDs     []string
-	Page    Page
+	// LiveAt keeps only files not expired at that time; ExpiredAt only files expired by
+	// then (the sweeper). nil: no condition.
+	LiveAt    *time.Time
+	ExpiredAt *time.Time
+	Page      Page
 }

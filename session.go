@@ -33,6 +33,12 @@ type Session struct {
 	ArchivedAt         *time.Time        `json:"archived_at"`
 	// Budget is the session's spend ceiling; nil when none (see budget.go).
 	Budget *Budget `json:"budget,omitempty"`
+	// DeploymentID names the deployment that started the session ("" when none).
+	DeploymentID string `json:"deployment_id,omitempty"`
+	// CostCents is the session's cumulative list cost in US cents, each model request
+	// priced with the model that made it (see ListCost). Internal: the wire shows
+	// usage.list_cost.
+	CostCents float64 `json:"cost_cents,omitempty"`
 }
 
 // Usage is the cumulative token usage of a session.
@@ -69,6 +75,7 @@ type SessionFilter struct {
 	IncludeArchived bool
 	AgentID         string
 	AgentVersion    int
+	DeploymentID    string
 	Statuses        []string
 	CreatedAt       TimeRange
 	Page            Page

@@ -118,7 +118,13 @@ type Store interface {
 	SkillStore
 	MemoryStoreStore
 	WebhookStore
+	WebhookEventStore
 	DeploymentStore
+	DreamStore
+	UserProfileStore
+	TunnelStore
+	ThreadStore
+	WorkStore
 
 	Close() error
 }

@@ -133,8 +133,9 @@ type WebhookStore interface {
 	ListWebhookDeliveries(ctx context.Context, endpointID string, limit int) ([]WebhookDelivery, error)
 }
 
-// WebhookEventType maps a session event type to the webhook event type it triggers ("" and
-// false for none). Webhook types are not SSE event names (docs/webhooks.md).
+// WebhookEventType maps a session status event type to its status_* webhook event type (""
+// and false for none). SessionWebhooks (webhook_catalog.go) gives every webhook event a
+// session event triggers. Webhook types are not SSE event names (docs/webhooks.md).
 func WebhookEventType(eventType string) (string, bool) {
 	t, ok := webhookTypes[eventType]
 	return t, ok
@@ -147,10 +148,10 @@ var webhookTypes = map[string]string{
 	"session.status_terminated":  "session.status_terminated",
 }
 
-// WebhookEventTypes lists the webhook event types Hangar emits; endpoints may subscribe to
-// others (CMA's full list), which simply never fire here.
+// WebhookEventTypes lists the webhook event types Hangar emits (webhook_catalog.go);
+// endpoints may subscribe to others (CMA's full list), which simply never fire here.
 func WebhookEventTypes() []string {
-	return []string{"session.status_run_started", "session.status_idled", "session.status_rescheduled", "session.status_terminated"}
+	return append([]string(nil), webhookCatalogue...)
 }
 
 // NewWebhookPayload returns CMA's thin webhook payload for webhook event id of type t about
@@ -183,12 +184,9 @@ type WebhookOutbox struct {
 func WebhookOutboxFor(sessionID string, events []Event, now time.Time) []WebhookOutbox {
 	var out []WebhookOutbox
 	for _, e := range events {
-		t, ok := WebhookEventType(e.Type)
-		if !ok {
-			continue
+		for _, d := range SessionWebhooks(sessionID, e) { // webhook_catalog.go
+			out = append(out, NewWebhookEvent(d, now))
 		}
-		id := NewID(PrefixWebhookEvent)
-		out = append(out, WebhookOutbox{EventID: id, Type: t, Payload: NewWebhookPayload(id, t, sessionID, now)})
 	}
 	return out
 }

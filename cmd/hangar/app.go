@@ -22,6 +22,7 @@ import (
 	"github.com/hangar-dev/hangar/internal/pubsub"
 	"github.com/hangar-dev/hangar/internal/runner"
 	"github.com/hangar-dev/hangar/internal/schedule"
+	tnl "github.com/hangar-dev/hangar/internal/tunnel"
 	"github.com/hangar-dev/hangar/internal/vault"
 	"github.com/hangar-dev/hangar/internal/webhook"
 )
@@ -48,6 +49,10 @@ type App struct {
 	webhooksDone chan struct{}
 	// scheduleDone is closed when the deployment scheduler has stopped (docs/deployments.md).
 	scheduleDone chan struct{}
+	// dreamsDone is closed when the dream runner has stopped (docs/dreams.md).
+	dreamsDone chan struct{}
+	// tunnels holds tunnel connectors' connections (docs/tunnels.md).
+	tunnels *tnl.Hub
 
 	// metrics is served at /metrics (metrics.go); unlock releases the single-node lock on
 	// the SQLite database (a no-op on PostgreSQL); grace bounds how long Serve lets
@@ -112,7 +117,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		return nil, fmt.Errorf("open file store: %w", err)
 	}
 
-	proxy, egressCleanup, err := newEgress(cfg, log)
+	// Tunnels (docs/tunnels.md): connectors park connections here; the egress proxy dials
+	// tunnel hosts through them.
+	tunnels := newTunnelHub(store, log)
+	proxy, egressCleanup, err := newEgress(cfg, log, tunnels)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("start egress proxy: %w", err)
@@ -136,29 +144,37 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		return nil, err
 	}
 	layers := &buildLayers{}
-	run := runner.New(runner.Config{
-		Layers:          layers,
-		Blobs:           blobs,
-		Store:           store,
-		Hub:             events,
-		Engines:         builtinEngines(),
-		EngineConfig:    engineConfig,
-		ProviderConfig:  providerConfig,
-		Providers:       withExtraProviders(builtinProviders(), cfg.ExtraProviders),
-		DefaultProvider: defaultProvider,
-		DataDir:         cfg.DataDir,
-		Egress:          meteredEgress{next: egressAttacher{proxy, cfg.PublicURL}, proxy: proxy, m: m.egress},
-		Secrets:         keyring,
-		Watchdog:        cfg.Watchdog,
-		MaxRetries:      runner.DefaultMaxRetries,
-		Logger:          log,
-		Instance:        instance,
-		LeaseTTL:        cfg.LeaseTTL,
-		Exclusive:       exclusive,
-		Metrics:         m,
-		Events:          runnerEvents(pg, events),
-		Tracer:          tracer,
-		Grader:          newGrader(cfg),
+	// mcp_oauth credentials (docs/egress.md): refreshed on the MCP route and validated by
+	// POST .../mcp_oauth_validate.
+	oauth := egress.NewOAuth(egress.OAuthConfig{Store: store, Sealer: keyring, Logger: log.With("component", "mcp-oauth")})
+	var run *runner.Runner // the proxy reports MCP credential failures to the runner made below
+	attacher := egressAttacher{p: proxy, publicURL: cfg.PublicURL, oauth: oauth, onMCPError: func(sessionID, server, credential, msg string) {
+		run.ReportMCPFailure(sessionID, server, credential, msg)
+	}}
+	run = runner.New(runner.Config{
+		Layers:            layers,
+		Blobs:             blobs,
+		Store:             store,
+		Hub:               events,
+		Engines:           builtinEngines(),
+		EngineConfig:      engineConfig,
+		ProviderConfig:    providerConfig,
+		Providers:         withExtraProviders(builtinProviders(), cfg.ExtraProviders),
+		DefaultProvider:   defaultProvider,
+		DataDir:           cfg.DataDir,
+		Egress:            meteredEgress{next: attacher, proxy: proxy, m: m.egress},
+		Secrets:           keyring,
+		Watchdog:          cfg.Watchdog,
+		SelfHostedTimeout: cfg.SelfHostedTimeout,
+		MaxRetries:        runner.DefaultMaxRetries,
+		Logger:            log,
+		Instance:          instance,
+		LeaseTTL:          cfg.LeaseTTL,
+		Exclusive:         exclusive,
+		Metrics:           m,
+		Events:            runnerEvents(pg, events),
+		Tracer:            tracer,
+		Grader:            newGrader(cfg),
 	})
 	builds, err := newBuilds(cfg.DataDir, run, layers, envbuild.Config{Logger: log.With("component", "envbuild"), Egress: buildEgress(proxy)})
 	if err == nil {
@@ -172,6 +188,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		store.Close()
 		return nil, fmt.Errorf("start runner: %w", err)
 	}
+	// Garbage collection (gc.go): unneeded environment layers now and after each
+	// environment update or deletion; Kubernetes objects left without a live session.
+	gcNames := providerNames(cfg)
+	collectLayers := func() { builds.CollectSoon(store, gcNames) }
+	collectLayers()
+	go sweepOrphans(appCtx, run, store, gcNames, log)
 	// Webhooks (docs/webhooks.md): one dispatcher per instance delivers the outbox; the
 	// store's claims keep instances sharing a database off each other's deliveries.
 	webhooksDone := make(chan struct{})
@@ -179,8 +201,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		defer close(webhooksDone)
 		webhook.New(webhook.Config{Store: store, Secrets: keyring, Owner: instance, Logger: log.With("component", "webhook")}).Run(appCtx)
 	}()
+	// Dreams (docs/dreams.md): one runner per instance; store claims keep instances
+	// sharing a database off each other's dreams.
+	dreams := newDreams(cfg, store, instance, log)
 	api := httpapi.New(httpapi.Config{
-		Store:  store,
+		Store:  collectingStore{Store: store, collect: collectLayers},
 		Blobs:  blobs,
 		Runner: run,
 		Hub:    events,
@@ -194,6 +219,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		// Environment builds and GET /v1/providers (docs/sandboxes.md).
 		Builds:    builds,
 		Providers: run,
+		// Dreams wakes the dream runner; PublicURL is where enrollment URLs point.
+		Dreams:    dreams,
+		PublicURL: cfg.PublicURL,
+		// POST /v1/vaults/{vid}/credentials/{cid}/mcp_oauth_validate.
+		CredentialValidator: oauth,
 	})
 	// Deployment schedules (docs/deployments.md): one scheduler per instance; the store's
 	// conditional claim of each fire keeps instances sharing a database from doubling runs.
@@ -202,8 +232,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stdout io.Writer)
 		defer close(scheduleDone)
 		schedule.New(schedule.Config{Store: store, Runner: api, Logger: log.With("component", "schedule")}).Run(appCtx)
 	}()
-	return &App{ctx: appCtx, cancel: cancel, log: log, store: store, hub: hub, eventsDone: eventsDone, webhooksDone: webhooksDone, scheduleDone: scheduleDone, runner: run, builds: builds, egress: proxy, egressCleanup: egressCleanup,
-		handler: m.handler(withPublicEgress(api, proxy, cfg.PublicURL), apiKey), apiKey: apiKey, metrics: m, unlock: unlock, grace: cfg.ShutdownGrace, stopTracing: stopTracing}, nil
+	dreamsDone := runDreams(appCtx, dreams)
+	go sweepExpiredFiles(appCtx, api, log.With("component", "files")) // file_sweep.go
+	return &App{dreamsDone: dreamsDone, ctx: appCtx, cancel: cancel, log: log, store: store, hub: hub, eventsDone: eventsDone, webhooksDone: webhooksDone, scheduleDone: scheduleDone, runner: run, builds: builds, egress: proxy, egressCleanup: egressCleanup,
+		handler: m.handler(withTunnels(withPublicEgress(api, proxy, cfg.PublicURL), tunnels), apiKey), tunnels: tunnels, apiKey: apiKey, metrics: m, unlock: unlock, grace: cfg.ShutdownGrace, stopTracing: stopTracing}, nil
 }
 
 // engineFeatures builds each registered engine once, from its config, to read the agent
@@ -217,7 +249,7 @@ func engineFeatures(engines *engine.Registry, configs map[string]json.RawMessage
 			return nil, fmt.Errorf("engine %s: %w", name, err)
 		}
 		c := e.Capabilities()
-		out[name] = httpapi.EngineFeatures{CustomTools: c.CustomTools, ToolConfirmation: c.ToolConfirmation}
+		out[name] = httpapi.EngineFeatures{CustomTools: c.CustomTools, ToolConfirmation: c.ToolConfirmation, SystemMessages: c.SystemMessages}
 	}
 	return out, nil
 }
@@ -250,6 +282,8 @@ func (a *App) Close() error {
 	a.eventsDone()
 	<-a.webhooksDone
 	<-a.scheduleDone
+	<-a.dreamsDone
+	a.tunnels.Close()
 	a.hub.Close()
 	err := a.store.Close()
 	a.unlock()

@@ -10,6 +10,7 @@ import (
 	"github.com/hangar-dev/hangar/internal/engine/codex"
 	"github.com/hangar-dev/hangar/internal/engine/factory"
 	"github.com/hangar-dev/hangar/internal/engine/gemini"
+	"github.com/hangar-dev/hangar/internal/engine/native"
 	"github.com/hangar-dev/hangar/internal/engine/opencode"
 	"github.com/hangar-dev/hangar/internal/engine/pi"
 	"github.com/hangar-dev/hangar/internal/engine/scripted"
@@ -22,6 +23,7 @@ import (
 	"github.com/hangar-dev/hangar/internal/provider/kubernetes"
 	"github.com/hangar-dev/hangar/internal/provider/local"
 	"github.com/hangar-dev/hangar/internal/provider/memory"
+	"github.com/hangar-dev/hangar/internal/provider/modal"
 	"github.com/hangar-dev/hangar/internal/provider/sprites"
 	"github.com/hangar-dev/hangar/internal/provider/vercel"
 )
@@ -34,6 +36,7 @@ func builtinEngines() *engine.Registry {
 	r.Register("codex", codex.New)
 	r.Register("factory", factory.New)
 	r.Register("gemini", gemini.New)
+	r.Register("native", native.New)
 	r.Register("opencode", opencode.New)
 	r.Register("pi", pi.New)
 	r.Register("scripted", scripted.New)
@@ -57,6 +60,7 @@ func builtinProviders() *provider.Registry {
 	r.Register("daytona", daytona.New)
 	r.Register("e2b", e2b.New)
 	r.Register("fly", fly.New)
+	r.Register("modal", modal.New)
 	r.Register("sprites", sprites.New)
 	r.Register("vercel", vercel.New)
 	return r
@@ -75,7 +79,8 @@ func dockerConfig(getenv func(string) string, prefix string) docker.Config {
 func kubernetesConfig(getenv func(string) string) kubernetes.Config {
 	return kubernetes.Config{Kubeconfig: getenv("HANGAR_K8S_KUBECONFIG"), Context: getenv("HANGAR_K8S_CONTEXT"),
 		Namespace: getenv("HANGAR_K8S_NAMESPACE"), Image: getenv("HANGAR_K8S_IMAGE"),
-		RuntimeClass: getenv("HANGAR_K8S_RUNTIME_CLASS"), SandboxTemplate: getenv("HANGAR_K8S_SANDBOX_TEMPLATE")}
+		RuntimeClass: getenv("HANGAR_K8S_RUNTIME_CLASS"), SandboxTemplate: getenv("HANGAR_K8S_SANDBOX_TEMPLATE"),
+		Installation: getenv(installationVar)}
 }
 
 // providerConfigs is the JSON config each provider factory receives (the others get
@@ -96,7 +101,14 @@ func providerConfigs(cfg Config) (map[string]json.RawMessage, error) {
 		}
 		out[name] = raw
 	}
-	raw, err := json.Marshal(cfg.Kubernetes)
+	k8s := cfg.Kubernetes
+	if k8s.PublicURL == "" {
+		k8s.PublicURL = cfg.PublicURL // networking "limited" pods may reach it (NetworkPolicy)
+	}
+	if k8s.Installation == "" {
+		k8s.Installation = installationID(cfg) // labels the objects the start-up sweep may delete (gc.go)
+	}
+	raw, err := json.Marshal(k8s)
 	if err != nil {
 		return nil, fmt.Errorf("provider config: %w", err)
 	}
@@ -136,6 +148,16 @@ func engineConfigs(cfg Config) (map[string]json.RawMessage, error) {
 	if out["anthropic"], err = json.Marshal(anthropic.Config{
 		BaseURL: cfg.CMAURL, APIKey: cmaKey.Reveal(),
 		EnvironmentID: cfg.CMAEnvironmentID, AgentEngine: cfg.CMAAgentEngine,
+	}); err != nil {
+		return nil, fmt.Errorf("engine config: %w", err)
+	}
+	// The native engine calls the model upstream from the server, with the server's
+	// credential (a session's vault credential overrides it), like the outcome grader;
+	// conversations live in the store (resume tokens), and StateDir only holds transcripts
+	// of the earlier format, still read and removed with their sessions.
+	if out["native"], err = json.Marshal(native.Config{
+		BaseURL: cfg.UpstreamURL, APIKey: cfg.UpstreamKey.Reveal(), AuthToken: cfg.UpstreamAuthToken.Reveal(),
+		StateDir: cfg.dataPath("native"),
 	}); err != nil {
 		return nil, fmt.Errorf("engine config: %w", err)
 	}

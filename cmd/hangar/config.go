@@ -42,6 +42,10 @@ type Config struct {
 	// Watchdog is how long a run may print nothing before it is treated as hung, killed
 	// and retried (env HANGAR_WATCHDOG; 0 means the runner's default, negative disables).
 	Watchdog time.Duration
+	// SelfHostedTimeout is how long a self_hosted session's tool call may wait while no
+	// worker holds its work item before the turn fails (env HANGAR_SELF_HOSTED_TIMEOUT; 0
+	// means the runner's default, 10m; negative disables). docs/self-hosted.md.
+	SelfHostedTimeout time.Duration
 	// ShutdownGrace is how long running turns may take to finish after SIGTERM/SIGINT
 	// before they are stopped and handed over (env HANGAR_SHUTDOWN_GRACE; 0 means 30s).
 	// LeaseTTL is how long a session's lease outlives its instance (env HANGAR_LEASE_TTL;
@@ -113,6 +117,9 @@ Flags:
   --cache-dir DIR      installed engine CLIs (env HANGAR_CACHE_DIR; default <user cache dir>/hangar)
   --watchdog DURATION  a turn that prints nothing this long is killed and retried once
                        (env HANGAR_WATCHDOG; default 10m; negative disables)
+  --self-hosted-timeout DURATION  a self_hosted session's tool call fails when no worker has
+                       held its work item this long (env HANGAR_SELF_HOSTED_TIMEOUT;
+                       default 10m; negative disables)
   --shutdown-grace DURATION  on SIGTERM/SIGINT, how long running turns may take to finish
                        before they are stopped and handed over (env HANGAR_SHUTDOWN_GRACE;
                        default 30s)
@@ -190,11 +197,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&watchdog, "watchdog", watchdog, "")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", 0, "") // 0: App.Serve's default, 30s
 	fs.DurationVar(&cfg.LeaseTTL, "lease-ttl", 0, "")
+	fs.DurationVar(&cfg.SelfHostedTimeout, "self-hosted-timeout", 0, "")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "")
 	for _, d := range []struct {
 		env string
 		dst *time.Duration
-	}{{"HANGAR_SHUTDOWN_GRACE", &cfg.ShutdownGrace}, {"HANGAR_LEASE_TTL", &cfg.LeaseTTL}} {
+	}{{"HANGAR_SHUTDOWN_GRACE", &cfg.ShutdownGrace}, {"HANGAR_LEASE_TTL", &cfg.LeaseTTL}, {"HANGAR_SELF_HOSTED_TIMEOUT", &cfg.SelfHostedTimeout}} {
 		if v := getenv(d.env); v != "" {
 			x, err := time.ParseDuration(v)
 			if err != nil {

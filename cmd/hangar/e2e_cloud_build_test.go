@@ -22,11 +22,11 @@ import (
 
 // TestE2ECloudEnvironmentBuild builds an environment's packages on a cloud provider: the
 // modal provider against its gRPC protocol fake (whose base image carries stub package
-// managers, so no network is needed, and the claude CLI, as a real image must). The
-// environment is preparing, then ready once Modal built the image (FROM + RUN lines);
-// its build log shows the installer steps; a session runs on the built image and its
-// agent sees what was installed; a second environment with the same packages is ready
-// at once (the same build key).
+// managers, so no network is needed, and the claude CLI at its mount target, as a real
+// image must). The environment is preparing, then ready once Modal built the image (FROM
+// + RUN lines); its build log shows the installer steps and the network the build used;
+// a session runs on the built image and its agent sees what was installed; a second
+// environment with the same packages is ready at once (the same build key).
 func TestE2ECloudEnvironmentBuild(t *testing.T) {
 	if why := cloudtest.Bwrap(); why != "" {
 		t.Skip(why)
@@ -49,10 +49,10 @@ func TestE2ECloudEnvironmentBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range eng.(*claudecode.Engine).Mounts() {
-		// The image carries the CLI at the mount target and at its host path: the modal
-		// provider's sandboxes do not report Isolated (engine.Isolated), so the runner
-		// starts the CLI at its host path.
-		f.ImageBinds[m.Target], f.ImageBinds[m.Source] = m.Source, m.Source
+		// The image carries the CLI only at the engine's mount target, where a real image
+		// must (docs/sandboxes.md): a modal sandbox is Isolated (engine.Isolated), so the
+		// CLI starts there, not at its host path.
+		f.ImageBinds[m.Target] = m.Source
 	}
 	public, target := publicEndpoint(t)
 	srv, _ := claudeServer(t, func(c *Config) {
@@ -102,7 +102,8 @@ func TestE2ECloudEnvironmentBuild(t *testing.T) {
 	if code != http.StatusOK || hdr.Get("Hangar-Build-State") != "ready" {
 		t.Errorf("build_log = %d %v", code, hdr)
 	}
-	for _, want := range []string{"==> building image", "==> apt: installing jq", "stub apt-get: installed jq",
+	for _, want := range []string{"==> network: the modal-fake provider builds on the vendor's network, not through the egress proxy",
+		"==> networking: unrestricted", "==> building image", "==> apt: installing jq", "stub apt-get: installed jq",
 		"==> npm: installing @acme/left-pad@1.0.0", "==> image ", "==> ready in"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("build log lacks %q:\n%s", want, log)

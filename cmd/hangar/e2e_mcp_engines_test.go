@@ -30,6 +30,7 @@ var mcpEngineCases = []struct {
 	{engineCase: engineCases[2], oauth: true}, // gemini
 	{engineCase: engineCases[0]},              // opencode
 	{engineCase: engineCases[4], oauth: true}, // factory
+	{engineCase: engineCases[3]},              // pi (through its bridge extension)
 }
 
 // oauthTokenEndpoint is an OAuth token endpoint that exchanges refresh token

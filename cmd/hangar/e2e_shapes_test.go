@@ -112,6 +112,8 @@ func TestE2EResponseShapes(t *testing.T) {
 			v = ev.AsSpanModelRequestStart()
 		case "span.model_request_end":
 			v = ev.AsSpanModelRequestEnd()
+		case "session.usage":
+			v = ev.AsSessionUsage()
 		case "agent.message":
 			v = ev.AsAgentMessage()
 		case "session.status_idle":

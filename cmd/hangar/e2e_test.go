@@ -245,11 +245,12 @@ func eventTypes(evs []anthropic.BetaManagedAgentsStreamSessionEventsUnion) []str
 }
 
 // withoutSpans drops span.* and agent.thinking events, which an engine may or may not
-// emit around its messages; the tests assert the order of the events that matter.
+// emit around its messages, and the session.usage snapshot after each model request; the
+// tests assert the order of the events that matter.
 func withoutSpans(evs []anthropic.BetaManagedAgentsStreamSessionEventsUnion) []anthropic.BetaManagedAgentsStreamSessionEventsUnion {
 	var out []anthropic.BetaManagedAgentsStreamSessionEventsUnion
 	for _, ev := range evs {
-		if strings.HasPrefix(ev.Type, "span.") || ev.Type == "agent.thinking" {
+		if strings.HasPrefix(ev.Type, "span.") || ev.Type == "agent.thinking" || ev.Type == "session.usage" {
 			continue
 		}
 		out = append(out, ev)

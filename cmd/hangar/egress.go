@@ -23,7 +23,8 @@ const maxEgressDir = 103 - 30
 // newEgress builds the egress proxy: upstream and credential from the config, sockets in
 // <data-dir>/egress (or a short temporary directory when that path is too long for unix
 // sockets). cleanup removes that temporary directory.
-func newEgress(cfg Config, log *slog.Logger) (p *egress.Proxy, cleanup func(), err error) {
+// tunnels carries traffic to tunnel hosts (docs/tunnels.md).
+func newEgress(cfg Config, log *slog.Logger, tunnels egress.Tunnels) (p *egress.Proxy, cleanup func(), err error) {
 	var upstreams [3]*url.URL
 	for i, b := range []struct{ name, value string }{
 		{"ANTHROPIC_BASE_URL", cfg.UpstreamURL},
@@ -75,6 +76,7 @@ func newEgress(cfg Config, log *slog.Logger) (p *egress.Proxy, cleanup func(), e
 		GeminiKey:      cfg.GeminiKey,
 		SocketDir:      dir,
 		Logger:         elog,
+		Tunnels:        tunnels,
 		OnUsage: func(sessionID string, u hangar.Usage) {
 			// Engines report the authoritative per-request usage on span events; this is
 			// the proxy's own observation, kept for debugging until metrics exist.
@@ -89,15 +91,19 @@ func newEgress(cfg Config, log *slog.Logger) (p *egress.Proxy, cleanup func(), e
 }
 
 // egressAttacher adapts *egress.Proxy to runner.Egress. publicURL is the server's
-// HANGAR_PUBLIC_URL ("" when unset).
+// HANGAR_PUBLIC_URL ("" when unset); oauth refreshes sessions' mcp_oauth credentials and
+// onMCPError reports their failures (runner.ReportMCPFailure).
 type egressAttacher struct {
-	p         *egress.Proxy
-	publicURL string
+	p          *egress.Proxy
+	publicURL  string
+	oauth      *egress.OAuth
+	onMCPError func(sessionID, server, credential, msg string)
 }
 
 func (e egressAttacher) Attach(ctx context.Context, sessionID string, policy hangar.Networking, opts runner.EgressOptions) (*runner.EgressAttachment, error) {
 	a, err := e.p.Attach(ctx, sessionID, policy, egress.AttachOptions{APIKey: opts.APIKey, AuthToken: opts.AuthToken,
-		OpenAIKey: opts.OpenAIKey, GeminiKey: opts.GeminiKey, MCPServers: mcpServers(opts.MCPServers)})
+		OpenAIKey: opts.OpenAIKey, GeminiKey: opts.GeminiKey, MCPServers: mcpServers(opts.MCPServers, e.oauth),
+		OnMCPError: e.mcpErrorFunc(sessionID)})
 	if err != nil {
 		return nil, err
 	}
@@ -133,14 +139,27 @@ func withExtraProviders(r *provider.Registry, extra func(*provider.Registry)) *p
 
 // mcpServers converts the runner's MCP servers for the egress proxy; a server whose URL
 // does not parse is left out (its route answers 404).
-func mcpServers(in []runner.MCPServer) []egress.MCPServer {
+// An mcp_oauth credential's token comes from oauth, which refreshes it.
+func mcpServers(in []runner.MCPServer, oauth *egress.OAuth) []egress.MCPServer {
 	var out []egress.MCPServer
 	for _, s := range in {
 		u, err := url.Parse(s.URL)
 		if err != nil || u.Host == "" {
 			continue
 		}
-		out = append(out, egress.MCPServer{Name: s.Name, URL: u, Token: s.Token})
+		srv := egress.MCPServer{Name: s.Name, URL: u, Token: s.Token}
+		if s.OAuth && oauth != nil {
+			srv.Auth = oauth.Source(s.VaultID, s.CredentialID)
+		}
+		out = append(out, srv)
 	}
 	return out
+}
+
+// mcpErrorFunc returns the proxy's MCP failure callback of session sessionID.
+func (e egressAttacher) mcpErrorFunc(sessionID string) func(egress.MCPFailure) {
+	if e.onMCPError == nil {
+		return nil
+	}
+	return func(f egress.MCPFailure) { e.onMCPError(sessionID, f.ServerName, f.CredentialID, f.Message) }
 }

@@ -40,7 +40,9 @@ Usage:
   hangar agents|environments|sessions|vaults|files COMMAND
                           manage resources on a server (--url, HANGAR_URL)
   hangar doctor           check this machine and a server, and say how to fix problems
+  hangar worker [flags]   run a self_hosted environment's session tools on this machine
   hangar forward [flags]  pump TCP connections to a unix socket (run inside sandboxes)
+  hangar tunnel [flags]   run a tunnel's connector in a private network (docs/tunnels.md)
   hangar engines install NAME  install an agent CLI engine (claude) into HANGAR_CACHE_DIR
   hangar version          print the version
   hangar help             show this help
@@ -65,6 +67,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return engines(ctx, args[1:], getenv, stdout, stderr)
 	case "forward":
 		return forward(ctx, args[1:], stderr)
+	case "worker":
+		return worker(ctx, args[1:], getenv, stdout, stderr) // worker.go
+	case "tunnel":
+		return tunnelCommand(ctx, args[1:], getenv, stdout, stderr) // tunnel.go
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hangar", version)
 		return 0

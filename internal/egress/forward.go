@@ -25,6 +25,9 @@ func (a *Attachment) dial(ctx context.Context, network, addr string) (net.Conn, 
 	if !d.Allowed {
 		return nil, &errDenied{addr: addr}
 	}
+	if conn, ok, err := a.dialTunnel(ctx, addr); ok {
+		return conn, err
+	}
 	allowLocal := d.Local || a.p.cfg.AllowLoopback
 	dial := a.p.cfg.Dial
 	if a.p.defaultDial && !allowLocal {

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -26,6 +27,19 @@ type MCPServer struct {
 	// session vault's static_bearer or mcp_oauth credential for URL). It lives only in the
 	// server process: the sandbox presents the session token instead.
 	Token hangar.Secret
+	// Auth, when set, supplies the bearer instead of Token: an mcp_oauth credential whose
+	// access token is refreshed when it has expired or the server answers 401 (oauth.go).
+	Auth MCPAuth
+}
+
+// MCPFailure is an MCP server's credential failing for a session: its token could not be
+// refreshed. AttachOptions.OnMCPError reports it (the runner: as a session.error).
+type MCPFailure struct {
+	ServerName   string
+	CredentialID string
+	// Message is safe to show to API clients.
+	Message string
+	Err     error
 }
 
 // MCPPath returns the path of server name's route on an attachment, with a trailing slash.
@@ -38,9 +52,13 @@ func (a *Attachment) mcpRoutes(servers []MCPServer) map[string]*httputil.Reverse
 		if s.Name == "" || s.URL == nil {
 			continue
 		}
+		var tr http.RoundTripper = a.fwdTr // policy-checked dials: see egressPolicy's allow_mcp_servers
+		if s.Auth != nil {
+			tr = &oauthTransport{base: tr, auth: s.Auth, ok: func() { a.mcpFails.Delete(s.Name) }}
+		}
 		routes[s.Name] = &httputil.ReverseProxy{
 			Rewrite:   func(pr *httputil.ProxyRequest) { a.rewriteMCP(s, pr) },
-			Transport: a.fwdTr, // policy-checked dials: see egressPolicy's allow_mcp_servers
+			Transport: tr,
 			// MCP streamable HTTP answers POSTs with JSON or an SSE stream, and GET opens a
 			// long-lived SSE stream: every byte is flushed as it arrives.
 			FlushInterval:  -1,
@@ -70,6 +88,9 @@ func (a *Attachment) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Body != nil {
 		r.Body = &countReader{rc: r.Body, n: &a.sent}
+		if a.mcpAuth[name] {
+			replayable(r) // a request rejected with 401 is sent again after a refresh
+		}
 	}
 	start := a.p.now()
 	sw := &statusWriter{ResponseWriter: w}
@@ -104,6 +125,11 @@ func (a *Attachment) rewriteMCP(s MCPServer, pr *httputil.ProxyRequest) {
 
 func (a *Attachment) mcpError(name string, w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
+		return
+	}
+	var af *mcpAuthError
+	if errors.As(err, &af) {
+		a.mcpAuthFailed(name, af, w)
 		return
 	}
 	if _, ok := isErrDenied(err); ok {

@@ -101,6 +101,8 @@ type Config struct {
 	// OnUsage, when set, receives the token usage of every model response that reports
 	// one, when the response ends.
 	OnUsage func(sessionID string, u hangar.Usage)
+	// Tunnels, when set, carries traffic to hosts under a tunnel's domain (tunnel.go).
+	Tunnels Tunnels
 }
 
 // Proxy is the egress proxy. It is safe for concurrent use.
@@ -190,6 +192,9 @@ type AttachOptions struct {
 	// MCPServers are the agent's URL MCP servers, served at MCPPath(name) with the
 	// session token as bearer (see mcp.go).
 	MCPServers []MCPServer
+	// OnMCPError, when set, is told when one of MCPServers' credentials fails (its OAuth
+	// token could not be refreshed), once until a request to that server succeeds again.
+	OnMCPError func(MCPFailure)
 }
 
 // credentials returns the upstream credentials of a session attached with o, and where
@@ -233,19 +238,22 @@ type Attachment struct {
 	policy    *Policy
 	// creds are the upstream credentials of this session's model requests (its own or
 	// the server's, per API).
-	creds    credentials
-	log      *slog.Logger
-	srv      *http.Server
-	ctx      context.Context    // done when the session is detached
-	cancel   context.CancelFunc // ends the requests in flight
-	models   [numAPIs]*httputil.ReverseProxy
-	fwd      *httputil.ReverseProxy
-	fwdTr    *http.Transport
-	mcpList  []MCPServer
-	mcp      map[string]*httputil.ReverseProxy // by server name; read-only once open
-	wg       sync.WaitGroup                    // Serve goroutines
-	handlers sync.WaitGroup                    // running handlers; Add only under mu while !closed
-	once     sync.Once
+	creds      credentials
+	log        *slog.Logger
+	srv        *http.Server
+	ctx        context.Context    // done when the session is detached
+	cancel     context.CancelFunc // ends the requests in flight
+	models     [numAPIs]*httputil.ReverseProxy
+	fwd        *httputil.ReverseProxy
+	fwdTr      *http.Transport
+	mcpList    []MCPServer
+	onMCPError func(MCPFailure)
+	mcp        map[string]*httputil.ReverseProxy // by server name; read-only once open
+	mcpAuth    map[string]bool                   // servers with an MCPAuth; read-only once open
+	mcpFails   sync.Map                          // server name → struct{}: failure reported
+	wg         sync.WaitGroup                    // Serve goroutines
+	handlers   sync.WaitGroup                    // running handlers; Add only under mu while !closed
+	once       sync.Once
 
 	sent, received atomic.Int64
 
@@ -286,7 +294,7 @@ func (p *Proxy) Attach(ctx context.Context, sessionID string, policy hangar.Netw
 		return nil, err
 	}
 	creds, source := opts.credentials(p.cfg)
-	a := &Attachment{p: p, sessionID: sessionID, policy: pol, creds: creds, log: log, tunnels: map[net.Conn]struct{}{}, mcpList: opts.MCPServers}
+	a := &Attachment{p: p, sessionID: sessionID, policy: pol, creds: creds, log: log, tunnels: map[net.Conn]struct{}{}, mcpList: opts.MCPServers, onMCPError: opts.OnMCPError}
 	if err := a.open(); err != nil {
 		return nil, err
 	}
@@ -352,6 +360,9 @@ func (a *Attachment) open() (err error) {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: 5 * time.Minute,
 	}
+	if p.cfg.Tunnels != nil {
+		a.fwdTr.DialTLSContext = a.dialTLS // tunnel hosts verify against the tunnel's CAs
+	}
 	for v := range numAPIs {
 		a.models[v] = &httputil.ReverseProxy{
 			Rewrite:        func(pr *httputil.ProxyRequest) { a.rewriteModel(v, pr) },
@@ -371,6 +382,12 @@ func (a *Attachment) open() (err error) {
 		ErrorLog:       slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
 	a.mcp = a.mcpRoutes(a.mcpList)
+	a.mcpAuth = map[string]bool{}
+	for _, s := range a.mcpList {
+		if s.Auth != nil {
+			a.mcpAuth[s.Name] = true
+		}
+	}
 	a.srv = &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 30 * time.Second,

@@ -53,6 +53,11 @@ type Spec struct {
 	// blocks (a JSON array).
 	Message hangar.Event
 	Content json.RawMessage
+	// System holds the text of each client system.message that accompanies this turn
+	// (or accompanied input since the previous turn), oldest first: privileged context
+	// for this turn and every later one. Set only for engines that declare
+	// Capabilities.SystemMessages.
+	System []string
 	// Turn is the number of user.message turns the session completed before this one.
 	Turn int
 	// Resume is the token the previous run of the session reported with EventResume (""
@@ -63,6 +68,21 @@ type Spec struct {
 	HomeDir string
 	// Egress tells the engine how its CLI reaches the outside from inside the sandbox.
 	Egress Egress
+	// Delegate, set for sessions on a self_hosted environment, means the agent toolset's
+	// calls run in the customer's worker: the engine emits them with AwaitsResult and
+	// gets their results as user.tool_result inputs. There is no sandbox.
+	Delegate bool
+	// ModelKey or ModelAuthToken is the session's own Anthropic credential from its
+	// vaults (ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN), set only for engines that declare
+	// Capabilities.HostModel; both empty means the server's credential.
+	ModelKey       hangar.Secret
+	ModelAuthToken hangar.Secret
+	// HostEgress is the session's egress proxy as the server process reaches it (its
+	// host loopback listener and session token), set for engines that declare
+	// Capabilities.HostModel when the server has a proxy. Such an engine reaches the
+	// agent's MCP servers through it (MCPEndpoints), so the proxy injects their vault
+	// credentials as it does for a sandbox.
+	HostEgress Egress
 }
 
 // Egress is what an engine needs to route a CLI's traffic through the egress proxy. The
@@ -105,13 +125,20 @@ type Event struct {
 	// confirmation: the run waits for its answer through Run.Send. After such events the
 	// run emits nothing else until every pending one has been answered.
 	RequiresAction bool
+	// AwaitsResult marks an agent.tool_use whose result the client sends as
+	// user.tool_result (a self_hosted worker, Spec.Delegate): the run waits for it
+	// through Run.Send while the session stays running. With RequiresAction as well, the
+	// call first needs the client's user.tool_confirmation; once allowed, its result is
+	// awaited the same way.
+	AwaitsResult bool
 	// Resume is the token of an EventResume event.
 	Resume string
 }
 
 // Input is the client's answer to an event that had RequiresAction.
 type Input struct {
-	// Type is hangar.EventUserCustomToolResult or hangar.EventUserToolConfirmation.
+	// Type is hangar.EventUserCustomToolResult, hangar.EventUserToolConfirmation or
+	// hangar.EventUserToolResult (the answer to an event with AwaitsResult).
 	Type string
 	// ToolUseID is the engine-local Event.ID of the answered event.
 	ToolUseID string
@@ -121,7 +148,8 @@ type Input struct {
 	// Allow and DenyMessage are the decision of a user.tool_confirmation.
 	Allow       bool
 	DenyMessage string
-	// Content (a JSON array of content blocks) and IsError are a user.custom_tool_result.
+	// Content (a JSON array of content blocks) and IsError are a user.custom_tool_result
+	// or a user.tool_result.
 	Content json.RawMessage
 	IsError bool
 }
@@ -161,6 +189,13 @@ type Capabilities struct {
 	// server protocol), so it cannot run on a provider whose stdin is delivered only at
 	// close (provider Capabilities.BufferedStdin).
 	InteractiveStdin bool `json:"interactive_stdin,omitempty"`
+	// HostModel: the engine calls the model API from the server process (not from the
+	// sandbox through the egress proxy), so the runner passes the session's vault model
+	// credential in Spec.ModelKey / Spec.ModelAuthToken.
+	HostModel bool `json:"host_model,omitempty"`
+	// SystemMessages: the engine takes the client's system.message events (Spec.System)
+	// as a mid-conversation system turn. Sessions of other engines refuse them.
+	SystemMessages bool `json:"system_messages,omitempty"`
 }
 
 // Deps are the server facilities an engine factory may use.

@@ -65,10 +65,22 @@ type Manager struct {
 
 	mu     sync.Mutex
 	builds map[string]*build
+	// restored is closed once the layers recorded ready at a vendor were confirmed at
+	// start (restore.go); Collect waits for it.
+	restored chan struct{}
+
+	// collectMu serializes Collect; uses caches the recorded (key, environment) pairs;
+	// collecting and collectAgain coalesce CollectSoon calls (guarded by mu) (gc.go).
+	collectMu    sync.Mutex
+	usesMu       sync.Mutex
+	uses         map[string]bool
+	collecting   bool
+	collectAgain bool
 }
 
 // build is one key's build.
 type build struct {
+	key   string
 	done  chan struct{} // closed when the build has ended
 	state record        // guarded by Manager.mu
 	log   *logFile
@@ -79,6 +91,12 @@ type record struct {
 	State   string `json:"state"`
 	Message string `json:"message,omitempty"`
 	Layer   string `json:"layer,omitempty"`
+	// Provider (the registered name), Packages and Environment are the build's input: a
+	// ready layer at a vendor is confirmed with them after a restart
+	// (provider.LayerChecker), which also tells vercel its key → snapshot mapping again.
+	Provider    string                    `json:"provider,omitempty"`
+	Packages    *hangar.Packages          `json:"packages,omitempty"`
+	Environment *hangar.EnvironmentConfig `json:"environment,omitempty"`
 }
 
 // New returns a manager; Close stops its running builds.
@@ -97,7 +115,10 @@ func New(cfg Config) (*Manager, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{cfg: cfg, log: log, ctx: ctx, cancel: cancel, builds: map[string]*build{}}, nil
+	m := &Manager{cfg: cfg, log: log, ctx: ctx, cancel: cancel, builds: map[string]*build{}, restored: make(chan struct{})}
+	m.wg.Add(1)
+	go m.restore()
+	return m, nil
 }
 
 // Close cancels the running builds and waits for them to end.
@@ -169,6 +190,8 @@ func (m *Manager) Layer(ctx context.Context, env *hangar.Environment) (string, e
 	if b.state.State != StateReady {
 		return "", hangar.Errorf(hangar.KindInvalidRequest, "environment %s: its build failed: %s (see GET /v1/environments/%s/build_log)", env.ID, b.state.Message, env.ID)
 	}
+	// A session of env starts from this layer: it is kept while env has live sessions.
+	m.noteUse(b.key, filepath.Join(m.cfg.Dir, b.key), env.ID)
 	return b.state.Layer, nil
 }
 
@@ -184,7 +207,12 @@ func (m *Manager) ensure(env *hangar.Environment) (*build, error) {
 		return nil, hangar.Errorf(hangar.KindInvalidRequest, "environment %s: the %s sandbox provider cannot install packages; use the local provider or remove config.packages", env.ID, name)
 	}
 	pk := *env.Config.Packages
-	key := Key(name, pk)
+	return m.load(name, p, builder, Key(name, pk), env.Config, pk)
+}
+
+// load returns key's build: the known one, a ready one on disk (confirmed first when its
+// layer is at a vendor), else a new build.
+func (m *Manager) load(name string, p provider.Provider, builder provider.Builder, key string, cfg hangar.EnvironmentConfig, pk hangar.Packages) (*build, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if b, ok := m.builds[key]; ok {
@@ -194,7 +222,7 @@ func (m *Manager) ensure(env *hangar.Environment) (*build, error) {
 		return nil, hangar.Errorf(hangar.KindUnavailable, "environment builds are shut down")
 	}
 	dir := filepath.Join(m.cfg.Dir, key)
-	b := &build{done: make(chan struct{}), log: &logFile{path: filepath.Join(dir, "build.log")}}
+	b := &build{key: key, done: make(chan struct{}), log: &logFile{path: filepath.Join(dir, "build.log")}}
 	if rec, err := readRecord(dir); err == nil && rec.State == StateReady {
 		if _, err := os.Stat(rec.Layer); err == nil {
 			b.state = rec
@@ -202,29 +230,82 @@ func (m *Manager) ensure(env *hangar.Environment) (*build, error) {
 			m.builds[key] = b
 			return b, nil
 		}
+		if checker, ok := p.(provider.LayerChecker); ok && rec.Layer != "" {
+			// A vendor's layer: preparing until the vendor confirms it (confirm).
+			b.state = record{State: StatePreparing}
+			m.builds[key] = b
+			m.wg.Add(1)
+			go m.confirm(checker, p, builder, name, key, dir, cfg, pk, rec, b)
+			return b, nil
+		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("envbuild: %w", err)
-	}
-	if err := b.log.reset(); err != nil {
+	if err := begin(b, dir); err != nil {
 		return nil, fmt.Errorf("envbuild: %w", err)
 	}
 	b.state = record{State: StatePreparing}
-	writeRecord(dir, b.state)
 	m.builds[key] = b
 	m.wg.Add(1)
-	go m.run(builder, key, dir, env.Config, pk, b)
+	go m.run(p, builder, name, key, dir, cfg, pk, b)
 	return b, nil
 }
 
-func (m *Manager) run(builder provider.Builder, key, dir string, cfg hangar.EnvironmentConfig, pk hangar.Packages, b *build) {
+// begin prepares b's directory and empty log for a build and records it as preparing.
+func begin(b *build, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := b.log.reset(); err != nil {
+		return err
+	}
+	writeRecord(dir, record{State: StatePreparing})
+	return nil
+}
+
+// confirm asks the vendor whether rec's layer, recorded ready by an earlier server run,
+// still exists: it is used as it is when it does, or when the vendor cannot say (an outage
+// should not cost a rebuild; sessions then fail with the vendor's error), and built again
+// when it is gone.
+func (m *Manager) confirm(checker provider.LayerChecker, p provider.Provider, builder provider.Builder, name, key, dir string,
+	cfg hangar.EnvironmentConfig, pk hangar.Packages, rec record, b *build) {
+	ctx, cancel := context.WithTimeout(m.ctx, time.Minute)
+	ok, err := checker.LayerExists(ctx, provider.BuildSpec{Key: key, Packages: pk, Environment: cfg}, rec.Layer)
+	cancel()
+	end := func(state record) {
+		m.mu.Lock()
+		b.state = state
+		m.mu.Unlock()
+		close(b.done)
+		m.wg.Done()
+	}
+	switch {
+	case m.ctx.Err() != nil:
+		end(record{State: StateFailed, Message: "environment builds are shut down"})
+		return
+	case err != nil:
+		m.log.Warn("environment layer not confirmed; using it as recorded", "key", key, "layer", rec.Layer, "err", err)
+		end(rec)
+		return
+	case ok:
+		end(rec)
+		return
+	}
+	m.log.Info("environment layer gone at the provider; building it again", "key", key, "layer", rec.Layer)
+	if err := begin(b, dir); err != nil {
+		end(record{State: StateFailed, Message: err.Error()})
+		return
+	}
+	fmt.Fprintf(b.log, "==> layer %s no longer exists at the %s provider: building it again\n", rec.Layer, name)
+	m.run(p, builder, name, key, dir, cfg, pk, b)
+}
+
+func (m *Manager) run(p provider.Provider, builder provider.Builder, name, key, dir string, cfg hangar.EnvironmentConfig, pk hangar.Packages, b *build) {
 	defer m.wg.Done()
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.Timeout)
 	defer cancel()
 	start := time.Now()
 	spec := provider.BuildSpec{Key: key, Packages: pk, Environment: cfg, Log: b.log}
-	layer, err := m.build(ctx, builder, spec)
-	rec := record{State: StateReady, Layer: layer}
+	layer, err := m.build(ctx, p, name, builder, spec)
+	rec := record{State: StateReady, Layer: layer, Provider: name, Packages: &pk, Environment: &cfg}
 	if err != nil {
 		rec = record{State: StateFailed, Message: err.Error()}
 		fmt.Fprintf(b.log, "==> build failed after %s: %v\n", time.Since(start).Round(time.Millisecond), err)
@@ -244,8 +325,15 @@ func (m *Manager) run(builder provider.Builder, key, dir string, cfg hangar.Envi
 	close(b.done)
 }
 
-// build runs one build, through the egress proxy when one is configured.
-func (m *Manager) build(ctx context.Context, builder provider.Builder, spec provider.BuildSpec) (string, error) {
+// build runs one build, through the egress proxy when one is configured and the provider
+// builds on this machine. A remote provider's build runs on the vendor's network (its
+// build sandbox or image builder cannot reach the proxy's socket); its Build says whether
+// the environment's networking policy applies there.
+func (m *Manager) build(ctx context.Context, p provider.Provider, name string, builder provider.Builder, spec provider.BuildSpec) (string, error) {
+	if p.Capabilities().Remote {
+		fmt.Fprintf(spec.Log, "==> network: the %s provider builds on the vendor's network, not through the egress proxy\n", name)
+		return builder.Build(ctx, spec)
+	}
 	if m.cfg.Egress != nil {
 		sock, detach, err := m.cfg.Egress(ctx, "build_"+spec.Key, spec.Environment.Networking)
 		if err != nil {

@@ -22,7 +22,10 @@ type fakeBuilder struct {
 	mu      sync.Mutex
 	calls   int
 	sockets []string
+	caps    provider.Capabilities
 }
+
+func (f *fakeBuilder) Capabilities() provider.Capabilities { return f.caps }
 
 func (f *fakeBuilder) Build(ctx context.Context, spec provider.BuildSpec) (string, error) {
 	f.mu.Lock()

@@ -87,6 +87,11 @@ func readUses(dir string) ([]string, error) {
 func (m *Manager) Collect(ctx context.Context, st CollectStore, providers []string) ([]string, error) {
 	m.collectMu.Lock() // one sweep at a time: an update during a sweep runs after it
 	defer m.collectMu.Unlock()
+	select { // the vendor layers recorded ready are known (vercel's) once restore ran
+	case <-m.restored:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	envs, err := allEnvironments(ctx, st)
 	if err != nil {
 		return nil, fmt.Errorf("collect layers: %w", err)

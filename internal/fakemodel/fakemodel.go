@@ -80,6 +80,9 @@ type Block struct {
 	ID    string          `json:"id,omitempty"`
 	Name  string          `json:"name,omitempty"`
 	Input json.RawMessage `json:"input,omitempty"`
+	// Namespace, on a Responses API function call, names the namespace tool whose
+	// function Name is (codex offers each MCP server's tools as namespace mcp__<server>).
+	Namespace string `json:"namespace,omitempty"`
 	// tool_result (Content is a string or an array of blocks)
 	ToolUseID string          `json:"tool_use_id,omitempty"`
 	Content   json.RawMessage `json:"content,omitempty"`
@@ -249,7 +252,8 @@ const CustomMarker = "CUSTOM:"
 
 // Default is the reply of a server without Script: after a tool result, "done: <result
 // text>"; for a user text containing "TOOL:bash <command>" (and a request offering the Bash
-// tool), a Bash tool_use with {"command": command}; for a user text containing
+// tool, else the agent toolset's lowercase bash), a tool_use of it with {"command":
+// command}; for a user text containing
 // "CUSTOM:<name> <JSON input>" (and a request offering a tool called name, or whose name
 // ends with "__"+name as agent CLIs name MCP tools: mcp__<server>__<name>), a tool_use of
 // that tool with the input; otherwise "echo: <user text>".
@@ -260,6 +264,10 @@ func Default(req Request) Response {
 	text := req.LastUserText()
 	if i := strings.Index(text, ToolMarker); i >= 0 && req.HasTool("Bash") {
 		return ToolUse("Bash", map[string]string{"command": strings.TrimSpace(restOfLine(text[i+len(ToolMarker):]))})
+	}
+	if i := strings.Index(text, ToolMarker); i >= 0 && req.HasTool("bash") {
+		// The agent toolset's lowercase bash (Hangar's native engine).
+		return ToolUse("bash", map[string]string{"command": strings.TrimSpace(restOfLine(text[i+len(ToolMarker):]))})
 	}
 	if i := strings.Index(text, CustomMarker); i >= 0 {
 		name, input, _ := strings.Cut(strings.TrimSpace(restOfLine(text[i+len(CustomMarker):])), " ")

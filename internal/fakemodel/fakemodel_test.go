@@ -270,6 +270,10 @@ func TestDefaultCustomTool(t *testing.T) {
 		{"tool not offered", req(`CUSTOM:get_weather {"city":"Paris"}`, "mcp__hangar__get_weatherx"),
 			fakemodel.Text(`echo: CUSTOM:get_weather {"city":"Paris"}`)},
 		{"invalid input", req(`CUSTOM:get_weather {city}`, "get_weather"), fakemodel.Text(`echo: CUSTOM:get_weather {city}`)},
+		{"agent toolset bash", req("TOOL:bash ls -a", "bash", "write"), fakemodel.ToolUse("bash", map[string]string{"command": "ls -a"})},
+		{"Bash preferred", req("TOOL:bash ls", "bash", "Bash"), fakemodel.ToolUse("Bash", map[string]string{"command": "ls"})},
+		{"agent toolset write", req(`CUSTOM:write {"file_path":"a","content":"b"}`, "bash", "write"),
+			fakemodel.Response{Content: []fakemodel.Block{{Type: "tool_use", Name: "write", Input: json.RawMessage(`{"file_path":"a","content":"b"}`)}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

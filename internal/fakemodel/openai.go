@@ -286,8 +286,12 @@ func outputItems(resp Response, id string) []map[string]any {
 			items = append(items, map[string]any{"id": itemID, "type": "reasoning",
 				"summary": []any{map[string]string{"type": "summary_text", "text": b.Thinking}}})
 		case "tool_use":
-			items = append(items, map[string]any{"id": itemID, "type": "function_call", "status": "completed",
-				"call_id": b.ID, "name": b.Name, "arguments": string(b.Input)})
+			item := map[string]any{"id": itemID, "type": "function_call", "status": "completed",
+				"call_id": b.ID, "name": b.Name, "arguments": string(b.Input)}
+			if b.Namespace != "" {
+				item["namespace"] = b.Namespace
+			}
+			items = append(items, item)
 		}
 	}
 	return items
@@ -368,6 +372,9 @@ func writeResponsesStream(sw *sseWriter, resp Response, id, model string, items 
 			added = map[string]any{"id": itemID, "type": "reasoning", "summary": []any{}}
 		case "tool_use":
 			added = map[string]any{"id": itemID, "type": "function_call", "status": "in_progress", "call_id": b.ID, "name": b.Name, "arguments": ""}
+			if b.Namespace != "" {
+				added["namespace"] = b.Namespace
+			}
 		}
 		if !event("response.output_item.added", map[string]any{"output_index": i, "item": added}) {
 			return

@@ -553,6 +553,11 @@ func (s *Server) agentEngine(explicit *string, model string) (string, error) {
 // from Config.EngineFeatures are not checked.
 func (s *Server) checkEngineFeatures(a *hangar.Agent) error {
 	f, ok := s.cfg.EngineFeatures[a.Engine]
+	if ok && !f.CustomTools && isCoordinatorSession(&hangar.Session{Agent: *a}) {
+		// The coordinator delegates through custom tools (docs/threads.md).
+		return invalidf("multiagent: engine %q cannot run a coordinator (delegation needs custom tools); %s", a.Engine,
+			s.enginesWith(func(f EngineFeatures) bool { return f.CustomTools }))
+	}
 	if !ok || (f.CustomTools && f.ToolConfirmation) || isNull(a.Tools) {
 		return nil
 	}

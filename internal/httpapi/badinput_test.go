@@ -270,6 +270,21 @@ func badInputCases() []badInputCase {
 		{name: "file get missing", method: "GET", path: "/v1/files/file_011CMissing", status: 404, typ: errNotFound},
 		{name: "file content missing", method: "GET", path: "/v1/files/file_011CMissing/content", status: 404, typ: errNotFound},
 		{name: "file delete missing", method: "DELETE", path: "/v1/files/file_011CMissing", status: 404, typ: errNotFound},
+
+		// Dreams, user profiles and tunnels (dream.go, user_profile.go, tunnel.go).
+		{name: "dream no inputs", method: "POST", path: "/v1/dreams", body: `{"model":"claude-sonnet-4-6"}`, status: 400, typ: errInvalid},
+		{name: "dream only sessions", method: "POST", path: "/v1/dreams", body: `{"model":"m","inputs":[{"type":"sessions","session_ids":["{session}"]}]}`, status: 400, typ: errInvalid},
+		{name: "dream duplicate session", method: "POST", path: "/v1/dreams", body: `{"model":"m","inputs":[{"type":"memory_store","memory_store_id":"memstore_x"},{"type":"sessions","session_ids":["{session}","{session}"]}]}`, status: 400, typ: errInvalid},
+		{name: "dream fast speed", method: "POST", path: "/v1/dreams", body: `{"model":{"id":"m","speed":"fast"},"inputs":[{"type":"memory_store","memory_store_id":"memstore_x"},{"type":"sessions","session_ids":["{session}"]}]}`, status: 400, typ: errInvalid},
+		{name: "dream missing store", method: "POST", path: "/v1/dreams", body: `{"model":"m","inputs":[{"type":"memory_store","memory_store_id":"memstore_011CMissing"},{"type":"sessions","session_ids":["{session}"]}]}`, status: 404, typ: errNotFound},
+		{name: "dreams list bad status", method: "GET", path: "/v1/dreams?statuses[]=sleeping", status: 400, typ: errInvalid},
+		{name: "dream cancel missing", method: "POST", path: "/v1/dreams/drm_011CMissing/cancel", status: 404, typ: errNotFound},
+		{name: "user profile bad country", method: "POST", path: "/v1/user_profiles", body: `{"external_user_details":{"country":"usa"}}`, status: 400, typ: errInvalid},
+		{name: "user profile bad access type", method: "POST", path: "/v1/user_profiles", body: `{"access_type":"reseller"}`, status: 400, typ: errInvalid},
+		{name: "user profile get missing", method: "GET", path: "/v1/user_profiles/uprof_011CMissing", status: 404, typ: errNotFound},
+		{name: "tunnel name too long", method: "POST", path: "/v1/tunnels", body: `{"display_name":"` + long(256) + `"}`, status: 400, typ: errInvalid},
+		{name: "tunnel certificate not PEM", method: "POST", path: "/v1/tunnels/tnl_011CMissing/certificates", body: `{"ca_certificate_pem":"hello"}`, status: 400, typ: errInvalid},
+		{name: "tunnel reveal missing", method: "POST", path: "/v1/tunnels/tnl_011CMissing/reveal_token", status: 404, typ: errNotFound},
 	}
 }
 

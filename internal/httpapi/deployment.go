@@ -192,6 +192,20 @@ func (s *Server) checkDeploymentParts(ctx context.Context, req *deploymentReques
 		}
 		d.Description = *req.Description
 	}
+	if (req.EnvironmentID != nil || req.Resources != nil) && d.EnvironmentID != "" && len(d.Resources) > 0 {
+		// Its sessions would be refused these at every run (work_resources.go).
+		env, err := s.store.GetEnvironment(ctx, d.EnvironmentID)
+		if err != nil {
+			return err
+		}
+		var raws []json.RawMessage
+		if err := json.Unmarshal(d.Resources, &raws); err != nil {
+			return hangar.Errorf(hangar.KindInternal, "deployment %s resources: %v", d.ID, err)
+		}
+		if err := rejectSelfHostedResources(env, raws); err != nil {
+			return err
+		}
+	}
 	if req.Schedule != nil {
 		sc, err := parseSchedule(req.Schedule)
 		if err != nil {
@@ -459,6 +473,7 @@ func (s *Server) RunDeployment(ctx context.Context, id string, trigger hangar.Tr
 	if err := s.store.CreateDeploymentRun(ctx, run); err != nil {
 		return nil, err
 	}
+	s.deploymentRunWebhooks(ctx, run) // webhook_lifecycle.go
 	if run.Error != nil && trigger.Type == hangar.TriggerSchedule && pausesDeployment(run.Error.Type) {
 		reason := mustJSON(map[string]any{"type": "error", "error": map[string]string{"type": run.Error.Type}})
 		if _, err := s.store.UpdateDeployment(ctx, d.ID, func(d *hangar.Deployment) error {
@@ -467,6 +482,7 @@ func (s *Server) RunDeployment(ctx context.Context, id string, trigger hangar.Tr
 		}); err != nil {
 			return nil, err
 		}
+		s.enqueueWebhooks(ctx, hangar.WebhookData{Type: "deployment.paused", ID: d.ID})
 	}
 	return run, nil
 }
@@ -493,7 +509,12 @@ func (s *Server) deploymentSession(ctx context.Context, d *hangar.Deployment) (s
 	if err != nil {
 		return "", err
 	}
+	sess.DeploymentID = d.ID
 	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return "", err
+	}
+	s.enqueueWebhooks(ctx, hangar.WebhookData{Type: "session.created", ID: sess.ID})
+	if err := s.enqueueSessionWork(ctx, sess); err != nil {
 		return "", err
 	}
 	if _, err := s.runner().Send(ctx, sess.ID, s.storedEvents(initial), ""); err != nil {

@@ -81,7 +81,16 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) error
 	if err := s.store.CreateEnvironment(r.Context(), e); err != nil {
 		return err
 	}
-	encode(w, http.StatusOK, s.environmentView(e))
+	out := s.environmentView(e)
+	if cfg.Type == "self_hosted" {
+		if out.EnvironmentKey, err = s.issueEnvironmentKey(r.Context(), e.ID); err != nil { // work_queue.go
+			return err
+		}
+		if err := s.enqueueHealthcheck(r.Context(), e.ID); err != nil { // work_queue.go
+			return err
+		}
+	}
+	encode(w, http.StatusOK, out)
 	return nil
 }
 
@@ -200,6 +209,9 @@ func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) error
 	if err := s.store.DeleteEnvironment(r.Context(), id); err != nil {
 		return err
 	}
+	if err := s.endEnvironmentWork(r.Context(), id, true); err != nil { // work_queue.go
+		return err
+	}
 	encode(w, http.StatusOK, map[string]string{"id": id, "type": "environment_deleted"})
 	return nil
 }
@@ -207,6 +219,9 @@ func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) error
 func (s *Server) archiveEnvironment(w http.ResponseWriter, r *http.Request) error {
 	e, err := s.store.ArchiveEnvironment(r.Context(), pathID(r, "environment_id"), s.now())
 	if err != nil {
+		return err
+	}
+	if err := s.endEnvironmentWork(r.Context(), e.ID, false); err != nil { // work_queue.go
 		return err
 	}
 	encode(w, http.StatusOK, s.environmentView(e))
@@ -522,6 +537,9 @@ type environmentWire struct {
 	// environment_build.go); omitted when there is nothing to build.
 	State        string `json:"state,omitempty"`
 	StateMessage string `json:"state_message,omitempty"`
+	// EnvironmentKey is a Hangar extension: a self_hosted environment's worker key, in the
+	// create and rotate_key responses only (work_queue.go, docs/self-hosted.md).
+	EnvironmentKey string `json:"environment_key,omitempty"`
 }
 
 type configWire struct {

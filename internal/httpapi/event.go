@@ -23,6 +23,9 @@ func (s *Server) sendEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.resolveRubrics(r.Context(), "events", evs); err != nil { // outcome.go
+		return err
+	}
 	id := pathID(r, "session_id")
 	sess, err := s.store.GetSession(r.Context(), id)
 	if err != nil {
@@ -38,8 +41,17 @@ func (s *Server) sendEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := checkBudget(sess, evs); err != nil {
 		return err
 	}
+	if err := s.checkToolResults(r, sess, evs); err != nil {
+		return err
+	}
+	if err := s.checkSystemMessages(sess, evs); err != nil { // system_message.go
+		return err
+	}
 	stored, err := s.runner().Send(r.Context(), id, s.storedEvents(evs), r.Header.Get("Idempotency-Key"))
 	if err != nil {
+		return err
+	}
+	if err := s.requeueOnInput(r.Context(), sess, evs); err != nil { // work_queue.go
 		return err
 	}
 	if stored == nil {
@@ -56,7 +68,7 @@ func (s *Server) storedEvents(evs []clientEvent) []hangar.Event {
 	out := make([]hangar.Event, len(evs))
 	for i, ev := range evs {
 		out[i] = hangar.Event{ID: s.newID(hangar.PrefixEvent), Type: ev.Type, Body: ev.Body}
-		if ev.Type == hangar.EventUserCustomToolResult || ev.Type == hangar.EventUserDefineOutcome {
+		if ev.Type == hangar.EventUserCustomToolResult || ev.Type == hangar.EventUserDefineOutcome || ev.Type == hangar.EventUserToolResult {
 			now := s.now()
 			out[i].ProcessedAt = &now
 		}
@@ -97,5 +109,25 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 		evs = []hangar.Event{}
 	}
 	encode(w, http.StatusOK, listEnvelope[hangar.Event]{Data: evs, NextPage: strOrNil(pr.Next)})
+	return nil
+}
+
+// checkToolResults accepts user.tool_result only on sessions of a self_hosted environment,
+// whose worker runs the agent toolset's calls. The runner checks that each answers a
+// delegated agent.tool_use still awaiting its result.
+func (s *Server) checkToolResults(r *http.Request, sess *hangar.Session, evs []clientEvent) error {
+	for i, ev := range evs {
+		if ev.Type != hangar.EventUserToolResult {
+			continue
+		}
+		env, err := s.store.GetEnvironment(r.Context(), sess.EnvironmentID)
+		if err != nil {
+			return err
+		}
+		if env.Config.Type != "self_hosted" {
+			return invalidf("events[%d].type: %q events are accepted only on sessions of a self_hosted environment (environment %s is %q)", i, ev.Type, env.ID, env.Config.Type)
+		}
+		return nil
+	}
 	return nil
 }

@@ -48,6 +48,8 @@ var sendableEvents = []string{
 	hangar.EventUserToolConfirmation,
 	hangar.EventUserCustomToolResult,
 	hangar.EventUserDefineOutcome,
+	hangar.EventUserToolResult,
+	hangar.EventSystemMessage,
 }
 
 // initialEvents are the event types initial_events of a new session accepts.
@@ -69,14 +71,14 @@ func validateEvents(path string, raws []json.RawMessage, allowed []string) ([]cl
 		}
 		out = append(out, ev)
 	}
+	if err := checkSystemMessageOrder(path, out); err != nil { // system_message.go
+		return nil, err
+	}
 	return out, nil
 }
 
 // knownLaterEvents are client event types of the contract that Hangar does not accept yet.
-var knownLaterEvents = map[string]bool{
-	"user.tool_result": true,
-	"system.message":   true,
-}
+var knownLaterEvents = map[string]bool{}
 
 // decodeClientEvent validates one client event at path.
 func decodeClientEvent(path string, raw json.RawMessage, allowed []string) (clientEvent, error) {
@@ -107,6 +109,10 @@ func decodeClientEvent(path string, raw json.RawMessage, allowed []string) (clie
 		body, err = decodeCustomToolResult(path, raw)
 	case hangar.EventUserDefineOutcome:
 		body, err = decodeDefineOutcome(path, raw)
+	case hangar.EventUserToolResult:
+		body, err = decodeToolResult(path, raw)
+	case hangar.EventSystemMessage:
+		body, err = decodeSystemMessage(path, raw) // system_message.go
 	}
 	if err != nil {
 		return clientEvent{}, err
@@ -267,6 +273,45 @@ func decodeCustomToolResult(path string, raw json.RawMessage) (customToolResultB
 		blocks, err := decodeBlocks(path+".content", p.Content, "text", "image", "document", "search_result")
 		if err != nil {
 			return customToolResultBody{}, err
+		}
+		out.Content = blocks
+	}
+	return out, nil
+}
+
+// --- user.tool_result (a self_hosted worker's result of a delegated agent.tool_use)
+
+type toolResultParams struct {
+	Type            string            `json:"type"`
+	ToolUseID       *string           `json:"tool_use_id"`
+	Content         []json.RawMessage `json:"content"`
+	IsError         *bool             `json:"is_error"`
+	SessionThreadID *string           `json:"session_thread_id"`
+}
+
+type toolResultBody struct {
+	ToolUseID       string  `json:"tool_use_id"`
+	Content         []any   `json:"content,omitempty"`
+	IsError         *bool   `json:"is_error,omitempty"`
+	SessionThreadID *string `json:"session_thread_id,omitempty"`
+}
+
+func decodeToolResult(path string, raw json.RawMessage) (toolResultBody, error) {
+	var p toolResultParams
+	if err := decodeAt(path, raw, &p); err != nil {
+		return toolResultBody{}, err
+	}
+	if err := requireString(path+".tool_use_id", p.ToolUseID, 1, maxIDParamChars); err != nil {
+		return toolResultBody{}, err
+	}
+	if err := checkOptLen(path+".session_thread_id", p.SessionThreadID, 1, maxIDParamChars); err != nil {
+		return toolResultBody{}, err
+	}
+	out := toolResultBody{ToolUseID: *p.ToolUseID, IsError: p.IsError, SessionThreadID: p.SessionThreadID}
+	if len(p.Content) > 0 {
+		blocks, err := decodeBlocks(path+".content", p.Content, "text", "image", "document", "search_result")
+		if err != nil {
+			return toolResultBody{}, err
 		}
 		out.Content = blocks
 	}

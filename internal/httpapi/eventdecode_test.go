@@ -64,6 +64,13 @@ func TestDecodeEventsValid(t *testing.T) {
 			wantBody: []string{`{"custom_tool_use_id":"sevt_3"}`,
 				`{"custom_tool_use_id":"sevt_4","content":[{"type":"text","text":"42"},{"type":"search_result","source":"https://s","title":"t","citations":{"enabled":true},"content":[{"type":"text","text":"x"}]}],"is_error":false}`},
 		},
+		{
+			name: "worker tool results",
+			body: `{"events":[{"type":"user.tool_result","tool_use_id":"sevt_5"},
+				{"type":"user.tool_result","tool_use_id":"sevt_6","is_error":true,"content":[{"type":"text","text":"exit status 1"}]}]}`,
+			wantType: []string{"user.tool_result", "user.tool_result"},
+			wantBody: []string{`{"tool_use_id":"sevt_5"}`, `{"tool_use_id":"sevt_6","content":[{"type":"text","text":"exit status 1"}],"is_error":true}`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +117,11 @@ func TestDecodeEventsInvalid(t *testing.T) {
 		{"type not a string", `{"events":[{"type":3}]}`, "events[0].type: expected string"},
 		{"agent event names its index", `{"events":[{"type":"user.interrupt"},{"type":"agent.message","content":[]}]}`, `events[1].type: "agent.message" events are emitted by the server`},
 		{"session event", `{"events":[{"type":"session.status_idle"}]}`, `events[0].type: "session.status_idle" events are emitted by the server`},
-		{"tool_result not yet", `{"events":[{"type":"user.tool_result","tool_use_id":"x"}]}`, `events[0].type: "user.tool_result" events are not supported here`},
+		{"system message alone", `{"events":[{"type":"system.message","content":[{"type":"text","text":"x"}]}]}`, `events[0]: a system.message must immediately follow`},
+		{"tool result without id", `{"events":[{"type":"user.tool_result"}]}`, "events[0].tool_use_id: field required"},
+		{"tool result is_error string", `{"events":[{"type":"user.interrupt"},{"type":"user.tool_result","tool_use_id":"sevt_1","is_error":"yes"}]}`, "events[1].is_error: expected boolean"},
+		{"tool result redacted block", `{"events":[{"type":"user.tool_result","tool_use_id":"sevt_1","content":[{"type":"redacted"}]}]}`, `events[0].content[0].type: must be one of "text", "image", "document", "search_result"`},
+		{"tool result unknown field", `{"events":[{"type":"user.tool_result","tool_use_id":"sevt_1","output":"x"}]}`, "events[0].output: extra inputs are not permitted"},
 		{"unknown type", `{"events":[{"type":"user.shout"}]}`, `events[0].type: must be one of "user.message"`},
 		{"unknown event field", `{"events":[{"type":"user.interrupt","why":"x"}]}`, "events[0].why: extra inputs are not permitted"},
 		{"message without content", `{"events":[{"type":"user.message"}]}`, "events[0].content: field required"},
@@ -179,6 +190,7 @@ var fuzzSeeds = []string{
 	`{"events":[{"type":"user.tool_confirmation","tool_use_id":"sevt_1","result":"deny","deny_message":"<no & thanks>"}]}`,
 	`{"events":[{"type":"user.custom_tool_result","custom_tool_use_id":"sevt_2","is_error":true,"content":[{"type":"text","text":"boom"}]}]}`,
 	`{"events":[{"type":"user.custom_tool_result","custom_tool_use_id":"sevt_2","content":[{"type":"search_result","source":"s","title":"","citations":{"enabled":false},"content":[{"type":"text","text":"r"}]}]}]}`,
+	`{"events":[{"type":"user.message","content":[{"type":"text","text":"hi"}]},{"type":"system.message","content":[{"type":"text","text":"be brief"},{"type":"text","text":"\u00e9"}]}]}`,
 	`{"events":[{"type":"agent.message","content":[]}]}`,
 	`{"events":[{"TYPE":"user.interrupt","Session_Thread_ID":"x"}]}`,
 	`{"events":[{"type":"user.message","content":"hi"}]}`,

@@ -55,6 +55,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	f := &hangar.File{Type: "file", ID: s.newID(hangar.PrefixFile), Downloadable: true}
 	seen, stored := false, false
+	var expiresIn int64
 	// Any failure once the blob store has been written to removes the blob again.
 	defer func() {
 		if stored {
@@ -79,7 +80,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 		case "expires_in_seconds":
-			if err := readExpiresIn(part); err != nil {
+			if expiresIn, err = readExpiresIn(part); err != nil {
 				return err
 			}
 		}
@@ -89,6 +90,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 		return invalidf("file: field required")
 	}
 	f.CreatedAt = s.now()
+	f.ExpiresAt = expiresAt(f.CreatedAt, expiresIn) // file_expiry.go
 	if err := s.store.CreateFile(ctx, f); err != nil {
 		return err
 	}
@@ -151,17 +153,16 @@ func uploadMimeType(header, filename string, head []byte) string {
 	return mt
 }
 
-func readExpiresIn(part *multipart.Part) error {
+func readExpiresIn(part *multipart.Part) (int64, error) {
 	b, err := io.ReadAll(io.LimitReader(part, 32))
 	if err != nil {
-		return multipartError(err)
+		return 0, multipartError(err)
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil || n < 1 {
-		return invalidf("expires_in_seconds: must be a positive integer")
+	if err != nil || n < minFileExpiry || n > maxFileExpiry {
+		return 0, invalidf("expires_in_seconds: must be an integer from %d (one hour) to %d (ninety days)", minFileExpiry, maxFileExpiry)
 	}
-	// Expiry is accepted for compatibility; Hangar keeps files until they are deleted.
-	return nil
+	return n, nil
 }
 
 // multipartError classifies an error reading the multipart body.
@@ -200,7 +201,8 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	filter := hangar.FileFilter{ScopeID: q.Get("scope_id"), IDs: queryValues(q, "ids")}
+	now := s.now()
+	filter := hangar.FileFilter{ScopeID: q.Get("scope_id"), IDs: queryValues(q, "ids"), LiveAt: &now}
 	if len(filter.IDs) > fileMaxIDs {
 		return invalidf("ids: at most %d ids are allowed (got %d)", fileMaxIDs, len(filter.IDs))
 	}
@@ -285,7 +287,7 @@ func (s *Server) filesAfter(ctx context.Context, filter hangar.FileFilter, desc 
 }
 
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.store.GetFile(r.Context(), pathID(r, "file_id"))
+	f, err := s.liveFile(r.Context(), pathID(r, "file_id"))
 	if err != nil {
 		return err
 	}
@@ -295,7 +297,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	f, err := s.store.GetFile(ctx, pathID(r, "file_id"))
+	f, err := s.liveFile(ctx, pathID(r, "file_id"))
 	if err != nil {
 		return err
 	}
@@ -333,6 +335,9 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	id := pathID(r, "file_id")
+	if _, err := s.liveFile(ctx, id); err != nil { // an expired file is gone already
+		return err
+	}
 	if err := s.store.DeleteFile(ctx, id); err != nil {
 		return err
 	}

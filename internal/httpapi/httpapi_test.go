@@ -177,9 +177,12 @@ func apiError(t testing.TB, rec *httptest.ResponseRecorder, status int, errType 
 }
 
 var (
-	idPattern   = regexp.MustCompile(`\b(?:(?:agent|env|sesn|sevt|sesrsc|vlt|vcrd|file|req|skill|skillver|memstore|mem|memver)_011C[A-Za-z0-9]+|page_[A-Za-z0-9_-]+)`)
+	idPattern   = regexp.MustCompile(`\b(?:(?:agent|env|sesn|sevt|sesrsc|vlt|vcrd|file|req|skill|skillver|memstore|mem|memver|work|drm|uprof|tnl|tcrt|tnltok)_011C[A-Za-z0-9]+|page_[A-Za-z0-9_-]+)`)
 	timePattern = regexp.MustCompile(`"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})"`)
 )
+
+// keyPattern matches self-hosted environment keys and sessions tokens (work_auth.go).
+var keyPattern = regexp.MustCompile(`"sk-hangar-(?:env|wst)-[A-Za-z0-9_-]+"`)
 
 // normalizeJSON indents a JSON body and replaces IDs by "<prefix>_<n>" (numbered by first
 // appearance) and timestamps by "<time>", so golden files do not depend on generated values.
@@ -201,6 +204,7 @@ func normalizeJSON(t testing.TB, body []byte) []byte {
 		return seen[id]
 	})
 	out = timePattern.ReplaceAllString(out, `"<time>"`)
+	out = keyPattern.ReplaceAllString(out, `"<key>"`)
 	return []byte(out + "\n")
 }
 

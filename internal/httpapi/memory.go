@@ -260,7 +260,7 @@ func (s *Server) createMemory(w http.ResponseWriter, r *http.Request) error {
 	m.ContentSHA256, m.ContentSizeBytes = contentSum(*req.Content)
 	out, _, err := s.store.WriteMemory(r.Context(), hangar.MemoryWrite{
 		StoreID: pathID(r, "memory_store_id"), Operation: hangar.MemoryCreated, Memory: m,
-		Version: hangar.MemoryVersion{ID: s.newID(hangar.PrefixMemoryVersion), CreatedBy: apiActor, CreatedAt: now},
+		Version: hangar.MemoryVersion{ID: s.newID(hangar.PrefixMemoryVersion), CreatedBy: s.memoryActor(r), CreatedAt: now},
 	})
 	if err != nil {
 		return err
@@ -363,7 +363,7 @@ func (s *Server) updateMemory(w http.ResponseWriter, r *http.Request) error {
 	now := s.now()
 	mw := hangar.MemoryWrite{StoreID: pathID(r, "memory_store_id"), Operation: hangar.MemoryModified, MemoryID: pathID(r, "memory_id"),
 		Memory:  hangar.Memory{UpdatedAt: now},
-		Version: hangar.MemoryVersion{ID: s.newID(hangar.PrefixMemoryVersion), CreatedBy: apiActor, CreatedAt: now}}
+		Version: hangar.MemoryVersion{ID: s.newID(hangar.PrefixMemoryVersion), CreatedBy: s.memoryActor(r), CreatedAt: now}}
 	if req.Path != nil {
 		if err := checkMemoryPath("path", *req.Path); err != nil {
 			return err
@@ -400,7 +400,7 @@ func (s *Server) deleteMemory(w http.ResponseWriter, r *http.Request) error {
 	_, _, err := s.store.WriteMemory(r.Context(), hangar.MemoryWrite{
 		StoreID: pathID(r, "memory_store_id"), Operation: hangar.MemoryDeleted, MemoryID: id,
 		IfSHA256: strings.ToLower(r.URL.Query().Get("expected_content_sha256")),
-		Version:  hangar.MemoryVersion{ID: s.newID(hangar.PrefixMemoryVersion), CreatedBy: apiActor, CreatedAt: now},
+		Version:  hangar.MemoryVersion{ID: s.newID(hangar.PrefixMemoryVersion), CreatedBy: s.memoryActor(r), CreatedAt: now},
 	})
 	if err != nil {
 		return err

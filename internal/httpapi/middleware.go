@@ -31,8 +31,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 				"status", sw.status, "duration", time.Since(start))
 		}()
 		if strings.HasPrefix(r.URL.Path, "/v1/") && !s.authorized(r) {
-			s.writeError(sw, r, hangar.Errorf(hangar.KindAuthentication, "invalid x-api-key"))
-			return
+			// Not the API key: maybe a self-hosted worker's scoped credential (work_auth.go).
+			if err := s.authorizeScoped(r); err != nil {
+				s.writeError(sw, r, err)
+				return
+			}
 		}
 		next.ServeHTTP(sw, r)
 	})

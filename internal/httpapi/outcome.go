@@ -1,7 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/hangar-dev/hangar"
 )
@@ -56,9 +60,14 @@ func decodeDefineOutcome(path string, raw json.RawMessage) (hangar.OutcomeDefini
 		}
 		rubric = hangar.OutcomeRubric{Type: "text", Content: *rp.Content}
 	case "file":
-		// CMA resolves file rubrics to their text; Hangar does not read files into
-		// rubrics yet, and grading without the rubric would be dishonest.
-		return hangar.OutcomeDefinition{}, invalidf("%s.rubric.type: \"file\" rubrics are not supported yet; send the rubric as {\"type\":\"text\",\"content\":...}", path)
+		// Resolved to its text by resolveRubrics, which needs the store.
+		if rp.Content != nil {
+			return hangar.OutcomeDefinition{}, invalidf("%s.rubric.content: not allowed for a file rubric", path)
+		}
+		if err := requireString(path+".rubric.file_id", rp.FileID, 1, maxIDParamChars); err != nil {
+			return hangar.OutcomeDefinition{}, err
+		}
+		rubric = hangar.OutcomeRubric{Type: "file", FileID: *rp.FileID}
 	default:
 		return hangar.OutcomeDefinition{}, invalidf("%s.rubric.type: must be one of \"text\", \"file\" (got %q)", path, *rp.Type)
 	}
@@ -81,4 +90,69 @@ func withOutcomeID(body json.RawMessage, id string) json.RawMessage {
 	}
 	def.OutcomeID = id
 	return mustJSON(def)
+}
+
+// resolveRubrics replaces the file rubrics of validated user.define_outcome events with
+// {type:"text", content} holding the file's text, as CMA does ("file rubrics are currently
+// resolved to their text content"): the echo, the stored event and the grader all see the
+// text, and a file deleted later does not change the outcome. The file must exist, be at
+// most MaxOutcomeRubricChars bytes and hold UTF-8 text; otherwise the request is a 400.
+// path names the events list ("events", "initial_events").
+func (s *Server) resolveRubrics(ctx context.Context, path string, evs []clientEvent) error {
+	for i := range evs {
+		if evs[i].Type != hangar.EventUserDefineOutcome {
+			continue
+		}
+		var def hangar.OutcomeDefinition
+		if err := json.Unmarshal(evs[i].Body, &def); err != nil || def.Rubric.Type != "file" {
+			continue
+		}
+		field := path + "[" + strconv.Itoa(i) + "].rubric.file_id"
+		text, err := s.rubricText(ctx, field, def.Rubric.FileID)
+		if err != nil {
+			return err
+		}
+		def.Rubric = hangar.OutcomeRubric{Type: "text", Content: text}
+		evs[i].Body = mustJSON(def)
+	}
+	return nil
+}
+
+// rubricText reads file id as a rubric.
+func (s *Server) rubricText(ctx context.Context, field, id string) (string, error) {
+	f, err := s.liveFile(ctx, id) // file_expiry.go
+	if hangar.IsKind(err, hangar.KindNotFound) {
+		return "", invalidf("%s: file %s not found", field, id)
+	}
+	if err != nil {
+		return "", err
+	}
+	if f.SizeBytes > hangar.MaxOutcomeRubricChars {
+		return "", invalidf("%s: file %s is %d bytes; a rubric file may have at most %d", field, id, f.SizeBytes, hangar.MaxOutcomeRubricChars)
+	}
+	if f.SizeBytes == 0 {
+		return "", invalidf("%s: file %s is empty", field, id)
+	}
+	if s.cfg.Blobs == nil {
+		return "", hangar.Errorf(hangar.KindUnavailable, "no file storage is configured")
+	}
+	rc, err := s.cfg.Blobs.Open(ctx, f.ID)
+	if hangar.IsKind(err, hangar.KindNotFound) {
+		return "", invalidf("%s: file %s not found", field, id)
+	}
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, hangar.MaxOutcomeRubricChars+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > hangar.MaxOutcomeRubricChars {
+		return "", invalidf("%s: file %s is larger than %d bytes", field, id, hangar.MaxOutcomeRubricChars)
+	}
+	if !utf8.Valid(b) {
+		return "", invalidf("%s: file %s is not UTF-8 text", field, id)
+	}
+	return string(b), nil
 }

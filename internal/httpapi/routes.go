@@ -7,7 +7,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	h := func(pattern string, fn handlerFunc) {
 		s.patterns = append(s.patterns, pattern)
-		mux.Handle(pattern, s.adapt(fn))
+		mux.Handle(pattern, s.adapt(s.withLifecycleWebhook(pattern, fn))) // webhook_lifecycle.go
 	}
 
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -19,6 +19,7 @@ func (s *Server) routes() http.Handler {
 	h("POST /v1/agents/{agent_id}", s.updateAgent)
 	h("POST /v1/agents/{agent_id}/archive", s.archiveAgent)
 	h("GET /v1/agents/{agent_id}/versions", s.listAgentVersions)
+	h("POST /v1/agents/{agent_id}/webhook_secret/rotate", s.rotateAgentWebhookSecret) // agent_webhook_rotate.go
 
 	h("POST /v1/environments", s.createEnvironment)
 	h("GET /v1/environments", s.listEnvironments)
@@ -27,6 +28,16 @@ func (s *Server) routes() http.Handler {
 	h("DELETE /v1/environments/{environment_id}", s.deleteEnvironment)
 	h("POST /v1/environments/{environment_id}/archive", s.archiveEnvironment)
 	h("GET /v1/environments/{environment_id}/build_log", s.environmentBuildLog)
+	// The self-hosted work queue, W1–W8 (work.go, docs/self-hosted.md).
+	h("GET /v1/environments/{environment_id}/work/poll", s.pollWork)
+	h("POST /v1/environments/{environment_id}/work/{work_id}/ack", s.ackWork)
+	h("POST /v1/environments/{environment_id}/work/{work_id}/heartbeat", s.heartbeatWork)
+	h("POST /v1/environments/{environment_id}/work/{work_id}/stop", s.stopWork)
+	h("GET /v1/environments/{environment_id}/work", s.listWork)
+	h("GET /v1/environments/{environment_id}/work/{work_id}", s.getWork)
+	h("POST /v1/environments/{environment_id}/work/{work_id}", s.updateWork)
+	h("GET /v1/environments/{environment_id}/work/stats", s.workStats)
+	h("POST /v1/environments/{environment_id}/rotate_key", s.rotateEnvironmentKey)
 	h("GET /v1/providers", s.listProviders)
 
 	h("POST /v1/sessions", s.createSession)
@@ -45,6 +56,12 @@ func (s *Server) routes() http.Handler {
 	h("POST /v1/sessions/{session_id}/events", s.sendEvents)
 	h("GET /v1/sessions/{session_id}/events", s.listEvents)
 	h("GET /v1/sessions/{session_id}/events/stream", s.streamEvents)
+	// Session threads, T1–T5 (thread.go, docs/threads.md).
+	h("GET /v1/sessions/{session_id}/threads", s.listThreads)
+	h("GET /v1/sessions/{session_id}/threads/{thread_id}", s.getThread)
+	h("POST /v1/sessions/{session_id}/threads/{thread_id}/archive", s.archiveThread)
+	h("GET /v1/sessions/{session_id}/threads/{thread_id}/events", s.listThreadEvents)
+	h("GET /v1/sessions/{session_id}/threads/{thread_id}/stream", s.streamThread)
 
 	// Organization webhook endpoints (webhook.go, docs/webhooks.md).
 	h("POST /v1/organizations/webhooks", s.createWebhook)
@@ -68,6 +85,7 @@ func (s *Server) routes() http.Handler {
 	h("POST /v1/vaults/{vault_id}/credentials/{credential_id}", s.updateCredential)
 	h("DELETE /v1/vaults/{vault_id}/credentials/{credential_id}", s.deleteCredential)
 	h("POST /v1/vaults/{vault_id}/credentials/{credential_id}/archive", s.archiveCredential)
+	h("POST /v1/vaults/{vault_id}/credentials/{credential_id}/mcp_oauth_validate", s.validateCredential)
 
 	h("POST /v1/files", s.uploadFile)
 	h("GET /v1/files", s.listFiles)
@@ -111,6 +129,39 @@ func (s *Server) routes() http.Handler {
 	h("POST /v1/deployments/{deployment_id}/run", s.runDeployment)
 	h("GET /v1/deployment_runs", s.listDeploymentRuns)
 	h("GET /v1/deployment_runs/{deployment_run_id}", s.getDeploymentRun)
+
+	// Dreams (dream.go, docs/dreams.md).
+	h("POST /v1/dreams", s.createDream)
+	h("GET /v1/dreams", s.listDreams)
+	h("GET /v1/dreams/{dream_id}", s.getDream)
+	h("POST /v1/dreams/{dream_id}/archive", s.archiveDream)
+	h("POST /v1/dreams/{dream_id}/cancel", s.cancelDream)
+
+	// User profiles (user_profile.go, enroll.go, docs/user-profiles.md). The enrollment
+	// page a signed URL opens is for end customers: outside /v1, no API key.
+	h("POST /v1/user_profiles", s.createUserProfile)
+	h("GET /v1/user_profiles", s.listUserProfiles)
+	h("GET /v1/user_profiles/{user_profile_id}", s.getUserProfile)
+	h("POST /v1/user_profiles/{user_profile_id}", s.updateUserProfile)
+	h("DELETE /v1/user_profiles/{user_profile_id}", s.deleteUserProfile)
+	h("POST /v1/user_profiles/{user_profile_id}/enrollment_url", s.createEnrollmentURL)
+	h("POST /v1/user_profiles/{user_profile_id}/action_urls", s.createActionURL)
+	h("GET /v1/user_profiles/{user_profile_id}/providers/google/data_controls", s.getGoogleDataControls)
+	h("POST /v1/user_profiles/{user_profile_id}/providers/google/data_controls", s.updateGoogleDataControls)
+	mux.HandleFunc("GET /enroll/{token}", s.enrollment)
+	mux.HandleFunc("POST /enroll/{token}", s.enrollment)
+
+	// Tunnels and their CA certificates (tunnel.go, docs/tunnels.md).
+	h("POST /v1/tunnels", s.createTunnel)
+	h("GET /v1/tunnels", s.listTunnels)
+	h("GET /v1/tunnels/{tunnel_id}", s.getTunnel)
+	h("POST /v1/tunnels/{tunnel_id}/archive", s.archiveTunnel)
+	h("POST /v1/tunnels/{tunnel_id}/reveal_token", s.revealTunnelToken)
+	h("POST /v1/tunnels/{tunnel_id}/rotate_token", s.rotateTunnelToken)
+	h("POST /v1/tunnels/{tunnel_id}/certificates", s.createTunnelCertificate)
+	h("GET /v1/tunnels/{tunnel_id}/certificates", s.listTunnelCertificates)
+	h("GET /v1/tunnels/{tunnel_id}/certificates/{certificate_id}", s.getTunnelCertificate)
+	h("POST /v1/tunnels/{tunnel_id}/certificates/{certificate_id}/archive", s.archiveTunnelCertificate)
 
 	// Anything else under /v1 answers in the API's error envelope.
 	h("/v1/", s.notFound)

@@ -70,6 +70,14 @@ type Config struct {
 	// Providers reports the sandbox providers for GET /v1/providers (internal/runner);
 	// nil lists none.
 	Providers Providers
+	// Dreams is woken when a dream is created (internal/dream); nil: the runner polls.
+	Dreams DreamRunner
+	// PublicURL is where end customers reach this server (HANGAR_PUBLIC_URL): user
+	// profile enrollment URLs point at it. "" uses the host of the API request.
+	PublicURL string
+	// CredentialValidator probes mcp_oauth credentials for POST
+	// .../credentials/{id}/mcp_oauth_validate (internal/egress.OAuth); nil answers 400.
+	CredentialValidator hangar.CredentialValidator
 }
 
 // EngineFeatures are the agent features an engine supports. cmd/hangar fills them from each
@@ -79,6 +87,8 @@ type EngineFeatures struct {
 	CustomTools bool
 	// ToolConfirmation: the engine honours always_ask permission policies.
 	ToolConfirmation bool
+	// SystemMessages: the engine takes system.message events (system_message.go).
+	SystemMessages bool
 }
 
 // Server is the HTTP API.
@@ -91,6 +101,8 @@ type Server struct {
 	handler http.Handler
 	// patterns are the registered route patterns, in order; openapi.go documents them.
 	patterns []string
+	// workWake wakes long polls of the self-hosted work queue (work_queue.go).
+	workWake workWaiters
 }
 
 // New builds the server and its routes.

@@ -35,14 +35,6 @@ type createSessionRequest struct {
 	Budget        json.RawMessage   `json:"budget"`
 }
 
-type updateSessionRequest struct {
-	Title    json.RawMessage    `json:"title"`
-	Metadata map[string]*string `json:"metadata"`
-	VaultIDs json.RawMessage    `json:"vault_ids"`
-	Agent    json.RawMessage    `json:"agent"`
-	Budget   json.RawMessage    `json:"budget"`
-}
-
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	var req createSessionRequest
 	if err := s.decode(w, r, &req); err != nil {
@@ -54,6 +46,9 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return err
+	}
+	if err := s.enqueueSessionWork(ctx, sess); err != nil { // work_queue.go
 		return err
 	}
 	if len(initial) > 0 {
@@ -90,6 +85,9 @@ func (s *Server) newSession(ctx context.Context, req *createSessionRequest) (*ha
 		if err != nil {
 			return nil, nil, err
 		}
+		if err := s.resolveRubrics(ctx, "initial_events", evs); err != nil { // outcome.go
+			return nil, nil, err
+		}
 		initial = evs
 	}
 	agent, err := s.sessionAgent(ctx, req.Agent)
@@ -102,6 +100,9 @@ func (s *Server) newSession(ctx context.Context, req *createSessionRequest) (*ha
 	}
 	if env.ArchivedAt != nil {
 		return nil, nil, invalidf("environment_id: environment %s is archived and cannot start new sessions", env.ID)
+	}
+	if err := rejectSelfHostedResources(env, req.Resources); err != nil { // work_resources.go
+		return nil, nil, err
 	}
 	vaults, err := s.sessionVaults(ctx, req.VaultIDs)
 	if err != nil {
@@ -148,7 +149,7 @@ func (s *Server) sessionAgent(ctx context.Context, raw json.RawMessage) (*hangar
 		switch typ {
 		case "agent":
 		case "agent_with_overrides":
-			return nil, invalidf("agent.type: agent_with_overrides is not supported yet")
+			return s.agentWithOverrides(ctx, raw) // session_overrides.go
 		case "":
 			return nil, invalidf("agent.type: field required")
 		default:
@@ -315,7 +316,7 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := hangar.SessionFilter{Page: page, AgentID: q.Get("agent_id")}
+	f := hangar.SessionFilter{Page: page, AgentID: q.Get("agent_id"), DeploymentID: q.Get("deployment_id")}
 	if f.IncludeArchived, err = parseBool(q, "include_archived"); err != nil {
 		return err
 	}
@@ -341,9 +342,8 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	out := bidiEnvelope[*sessionWire]{Data: []*sessionWire{}}
-	// No session has a memory store or comes from a deployment (neither exists yet), so
-	// those filters match nothing.
-	if q.Get("memory_store_id") != "" || q.Get("deployment_id") != "" {
+	// No session has a memory store (not indexed yet), so that filter matches nothing.
+	if q.Get("memory_store_id") != "" {
 		encode(w, http.StatusOK, out)
 		return nil
 	}
@@ -368,60 +368,7 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) error {
-	var req updateSessionRequest
-	if err := s.decode(w, r, &req); err != nil {
-		return err
-	}
-	if present(req.VaultIDs) {
-		return invalidf("vault_ids: updating the vaults of a session is not yet supported")
-	}
-	if present(req.Agent) {
-		return invalidf("agent: updating the agent of a session is not yet supported")
-	}
-	budget, err := parseBudget("budget", req.Budget)
-	if err != nil {
-		return err
-	}
-	title, titleSet, err := nullableString("title", req.Title)
-	if err != nil {
-		return err
-	}
-	if err := checkOptLen("title", title, 1, maxSessionTitle); err != nil {
-		return err
-	}
-	if err := validateMetadataPatch("metadata", req.Metadata); err != nil {
-		return err
-	}
-	now := s.now()
-	sess, err := s.store.UpdateSession(r.Context(), pathID(r, "session_id"), func(sess *hangar.Session) error {
-		if sess.ArchivedAt != nil {
-			return conflictf("session %s is archived and cannot be updated", sess.ID)
-		}
-		md, err := patchMetadata("metadata", sess.Metadata, req.Metadata, false)
-		if err != nil {
-			return err
-		}
-		sess.Metadata = md
-		if titleSet {
-			sess.Title = title
-		}
-		if present(req.Budget) {
-			// CMA: a budget is replaced or removed, never added to a session without one.
-			if sess.Budget == nil && budget != nil {
-				return invalidf("budget: a budget can only be set when the session is created")
-			}
-			sess.Budget = budget
-		}
-		sess.UpdatedAt = now
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	encode(w, http.StatusOK, sessionOut(sess))
-	return nil
-}
+// updateSession: session_update.go.
 
 // archiveSession makes a session read-only. Archiving twice is a no-op; an active session
 // (running or rescheduling) must go idle first.
@@ -441,6 +388,9 @@ func (s *Server) archiveSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.stopSessionWork(r.Context(), sess.ID, false); err != nil { // work_queue.go
+		return err
+	}
 	encode(w, http.StatusOK, sessionOut(sess))
 	return nil
 }
@@ -450,6 +400,9 @@ func (s *Server) archiveSession(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	id := pathID(r, "session_id")
 	if err := s.runner().Delete(r.Context(), id); err != nil {
+		return err
+	}
+	if err := s.stopSessionWork(r.Context(), id, true); err != nil { // work_queue.go
 		return err
 	}
 	encode(w, http.StatusOK, deletedObject{ID: id, Type: "session_deleted"})
@@ -477,22 +430,23 @@ func (noRunner) Delete(context.Context, string) error {
 
 // sessionWire is the wire form of a session.
 type sessionWire struct {
-	Type               string            `json:"type"`
-	ID                 string            `json:"id"`
-	Status             string            `json:"status"`
-	Agent              sessionAgentWire  `json:"agent"`
-	EnvironmentID      string            `json:"environment_id"`
-	Title              *string           `json:"title"`
-	Metadata           map[string]string `json:"metadata"`
-	Resources          json.RawMessage   `json:"resources"`
-	VaultIDs           []string          `json:"vault_ids"`
-	OutcomeEvaluations json.RawMessage   `json:"outcome_evaluations"`
-	Usage              hangar.Usage      `json:"usage"`
-	Stats              hangar.Stats      `json:"stats"`
-	CreatedAt          time.Time         `json:"created_at"`
-	UpdatedAt          time.Time         `json:"updated_at"`
-	ArchivedAt         *time.Time        `json:"archived_at"`
-	Budget             *hangar.Budget    `json:"budget,omitempty"`
+	Type               string               `json:"type"`
+	ID                 string               `json:"id"`
+	Status             string               `json:"status"`
+	Agent              sessionAgentWire     `json:"agent"`
+	EnvironmentID      string               `json:"environment_id"`
+	Title              *string              `json:"title"`
+	Metadata           map[string]string    `json:"metadata"`
+	Resources          json.RawMessage      `json:"resources"`
+	VaultIDs           []string             `json:"vault_ids"`
+	OutcomeEvaluations json.RawMessage      `json:"outcome_evaluations"`
+	Usage              hangar.UsageSnapshot `json:"usage"`
+	Stats              hangar.Stats         `json:"stats"`
+	CreatedAt          time.Time            `json:"created_at"`
+	UpdatedAt          time.Time            `json:"updated_at"`
+	ArchivedAt         *time.Time           `json:"archived_at"`
+	Budget             *hangar.Budget       `json:"budget,omitempty"`
+	DeploymentID       *string              `json:"deployment_id"`
 }
 
 // sessionAgentWire is the agent snapshot of a session (SessionAgent): the agent's
@@ -530,7 +484,8 @@ func sessionOut(sess *hangar.Session) *sessionWire {
 		Metadata:      orEmpty(sess.Metadata),
 		Resources:     publicResources(sess.Resources),
 		VaultIDs:      sess.VaultIDs,
-		Usage:         sess.Usage,
+		Usage:         sess.UsageSnapshot(0),
+		DeploymentID:  strOrNil(sess.DeploymentID),
 		Stats:         sess.Stats,
 		CreatedAt:     sess.CreatedAt,
 		UpdatedAt:     sess.UpdatedAt,

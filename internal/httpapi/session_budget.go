@@ -62,7 +62,7 @@ var settleEvents = map[string]bool{
 
 // checkBudget refuses events other than settle events once sess has reached its budget.
 func checkBudget(sess *hangar.Session, evs []clientEvent) error {
-	if !sess.Budget.Reached(sess.Agent.Model.ID, sess.Usage) {
+	if !sess.Budget.ReachedCost(sess.ListCost()) {
 		return nil
 	}
 	for i, ev := range evs {

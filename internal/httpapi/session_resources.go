@@ -34,7 +34,7 @@ func (s *Server) newFileResource(ctx context.Context, field string, raw json.Raw
 	if err := requireString(joinPath(field, "file_id"), p.FileID, 1, maxIDParamChars); err != nil {
 		return nil, err
 	}
-	f, err := s.store.GetFile(ctx, *p.FileID)
+	f, err := s.liveFile(ctx, *p.FileID) // file_expiry.go
 	if hangar.IsKind(err, hangar.KindNotFound) {
 		return nil, invalidf("%s: file %s not found", joinPath(field, "file_id"), *p.FileID)
 	}
@@ -101,6 +101,9 @@ func (s *Server) addSessionResource(w http.ResponseWriter, r *http.Request) erro
 		return invalidf("type: only \"file\" resources can be added to a session (got %q)", typ)
 	}
 	ctx := r.Context()
+	if err := s.rejectSelfHostedAdd(ctx, pathID(r, "session_id"), typ); err != nil { // work_resources.go
+		return err
+	}
 	now := s.now()
 	res, err := s.newFileResource(ctx, "", raw, now)
 	if err != nil {

@@ -466,7 +466,7 @@ func TestSessionCreate(t *testing.T) {
 		{"unknown agent version", fmt.Sprintf(`{"agent":{"type":"agent","id":%q,"version":9},"environment_id":%q}`, a.ID, env.ID), 404, "not_found_error", a.ID},
 		{"version zero", fmt.Sprintf(`{"agent":{"type":"agent","id":%q,"version":0},"environment_id":%q}`, a.ID, env.ID), 400, "invalid_request_error", "agent.version: must be at least 1"},
 		{"archived agent", fmt.Sprintf(`{"agent":%q,"environment_id":%q}`, archivedAgent.ID, env.ID), 400, "invalid_request_error", "is archived"},
-		{"agent_with_overrides", fmt.Sprintf(`{"agent":{"type":"agent_with_overrides","id":%q},"environment_id":%q}`, a.ID, env.ID), 400, "invalid_request_error", "agent_with_overrides is not supported yet"},
+		{"agent_with_overrides bad tools", fmt.Sprintf(`{"agent":{"type":"agent_with_overrides","id":%q,"tools":{}},"environment_id":%q}`, a.ID, env.ID), 400, "invalid_request_error", "agent.tools: expected array"},
 		{"agent object extra field", fmt.Sprintf(`{"agent":{"type":"agent","id":%q,"model":"x"},"environment_id":%q}`, a.ID, env.ID), 400, "invalid_request_error", "agent.model: extra inputs are not permitted"},
 		{"missing environment", fmt.Sprintf(`{"agent":%q}`, a.ID), 400, "invalid_request_error", "environment_id: field required"},
 		{"unknown environment", fmt.Sprintf(`{"agent":%q,"environment_id":"env_missing"}`, a.ID), 404, "not_found_error", "env_missing"},
@@ -722,7 +722,7 @@ func TestSessionGetUpdateArchiveDelete(t *testing.T) {
 			want       string
 		}{
 			{"vault_ids", `{"vault_ids":["vlt_1"]}`, 400, "vault_ids: updating the vaults of a session is not yet supported"},
-			{"agent", `{"agent":{"tools":[]}}`, 400, "agent: updating the agent of a session is not yet supported"},
+			{"agent", `{"agent":{"model":"claude-opus-4-6"}}`, 400, "only tools and mcp_servers can be updated"},
 			{"empty title", `{"title":""}`, 400, "title: must not be empty"},
 			{"long title", fmt.Sprintf(`{"title":%q}`, strings.Repeat("x", 501)), 400, "title: must be at most 500"},
 			{"title number", `{"title":5}`, 400, "title: expected string or null"},

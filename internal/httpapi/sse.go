@@ -37,14 +37,19 @@ const (
 )
 
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
+	return s.stream(w, r, pathID(r, "session_id"), "")
+}
+
+// stream serves the event stream of a session's primary view (thread "") or of one child
+// thread (docs/threads.md): only the events that view shows are sent.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, id, thread string) error {
 	q := r.URL.Query()
 	deltas := queryValues(q, "event_deltas")
 	if len(deltas) > maxEventDeltas {
 		return invalidf("event_deltas: at most %d values are allowed", maxEventDeltas)
 	}
 	for _, d := range deltas {
-		// Accepted and ignored for now: previews are an optimisation, the final events
-		// carry the same content.
+		// Each previewed type gets its event_start / event_delta frames (sse_deltas.go).
 		if err := checkOneOf("event_deltas", d, hangar.EventAgentMessage, hangar.EventAgentThinking); err != nil {
 			return err
 		}
@@ -57,10 +62,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 		return hangar.Errorf(hangar.KindUnavailable, "event streaming is not configured")
 	}
 	ctx := r.Context()
-	id := pathID(r, "session_id")
 	// Subscribe first, then check the session: a session deleted in between is reported
 	// as not found instead of leaving a stream that never ends.
-	live, cancel := s.cfg.Hub.Subscribe(id)
+	live, cancel := s.subscribe(id, deltas) // sse_deltas.go
 	if _, err := s.store.GetSession(ctx, id); err != nil {
 		cancel()
 		return err
@@ -75,7 +79,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	last := int64(0)
 	if resume {
 		last = after
-		if err := s.replay(ctx, sw, id, &last); err != nil {
+		if err := s.replay(ctx, sw, id, thread, &last); err != nil {
 			if !errors.Is(err, errClientGone) {
 				s.log.ErrorContext(ctx, "replay events", "session_id", id, "request_id", w.Header().Get("request-id"), "err", err)
 				sw.fail(err)
@@ -90,16 +94,16 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 		// connection's buffers and goroutines, leaving one small goroutine per idle stream.
 		// It ends when the client hangs up, a write fails, after session.deleted, or when
 		// the hub closes its subscription (server shutdown).
-		go s.pump(nil, sw, live, cancel, last)
+		go s.pump(nil, sw, live, cancel, last, thread)
 		return nil
 	}
-	s.pump(ctx.Done(), sw, live, cancel, last)
+	s.pump(ctx.Done(), sw, live, cancel, last, thread)
 	return nil
 }
 
 // pump writes live events (skipping those at or below last, already replayed) and pings
 // until the stream ends, then releases the subscription and the connection.
-func (s *Server) pump(done <-chan struct{}, sw *sseWriter, live <-chan *hangar.Event, cancel func(), last int64) {
+func (s *Server) pump(done <-chan struct{}, sw *sseWriter, live <-chan *hangar.Event, cancel func(), last int64, thread string) {
 	defer sw.close()
 	defer cancel()
 	interval := s.cfg.SSEPing
@@ -125,6 +129,9 @@ func (s *Server) pump(done <-chan struct{}, sw *sseWriter, live <-chan *hangar.E
 			if ev.Seq > 0 && ev.Seq <= last {
 				continue // already sent by the replay
 			}
+			if !inView(ev, thread) {
+				continue // another thread's (threads.go)
+			}
 			if sw.event(*ev) != nil {
 				return
 			}
@@ -139,10 +146,11 @@ func (s *Server) pump(done <-chan struct{}, sw *sseWriter, live <-chan *hangar.E
 }
 
 // replay sends the stored events after *last, page by page, advancing *last.
-func (s *Server) replay(ctx context.Context, sw *sseWriter, sessionID string, last *int64) error {
+func (s *Server) replay(ctx context.Context, sw *sseWriter, sessionID, thread string, last *int64) error {
 	for {
 		evs, pr, err := s.store.ListEvents(ctx, sessionID, hangar.EventFilter{
 			AfterSeq: *last,
+			Thread:   thread,
 			Page:     hangar.Page{Limit: replayPageLimit},
 		})
 		if err != nil {
@@ -286,6 +294,9 @@ func (sw *sseWriter) event(ev hangar.Event) error {
 		return nil // cannot be framed; never produced by the runner
 	}
 	data := []byte(ev.Wire)
+	if hangar.IsPreview(ev.Type) {
+		data = ev.Body // a preview frame's body is its whole wire object (sse_deltas.go)
+	}
 	if data == nil {
 		var err error
 		if data, err = json.Marshal(ev); err != nil {

@@ -607,10 +607,11 @@ func (s *sseStream) until(typ string) []sseFrame {
 	}
 }
 
+// withoutSpanFrames drops span.* frames and the session.usage snapshots that follow them.
 func withoutSpanFrames(fs []sseFrame) []string {
 	var out []string
 	for _, f := range fs {
-		if !strings.HasPrefix(f.Event, "span.") {
+		if !strings.HasPrefix(f.Event, "span.") && f.Event != hangar.EventSessionUsage {
 			out = append(out, f.Event)
 		}
 	}
@@ -626,11 +627,11 @@ func TestSSEWithRunner(t *testing.T) {
 		s := openStream(t, re.ts, id, "", nil)
 		apiOK(t, re.srv, "POST", "/v1/sessions/"+id+"/events", `{"events":[`+userMessage("hello")+`]}`, nil)
 		turn := s.until(hangar.EventStatusIdle)
-		want := []string{"user.message", "session.status_running", "span.model_request_start", "agent.message", "span.model_request_end", "session.status_idle"}
+		want := []string{"user.message", "session.status_running", "span.model_request_start", "agent.message", "span.model_request_end", "session.usage", "session.status_idle"}
 		if diff := cmp.Diff(want, frameEvents(turn)); diff != "" {
 			t.Fatalf("events (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(seqs(1, 6), frameIDs(turn)); diff != "" {
+		if diff := cmp.Diff(seqs(1, 7), frameIDs(turn)); diff != "" {
 			t.Errorf("ids (-want +got):\n%s", diff)
 		}
 		if !strings.Contains(turn[3].Data, `"echo: hello"`) {
@@ -639,15 +640,15 @@ func TestSSEWithRunner(t *testing.T) {
 		s.close()
 
 		apiOK(t, re.srv, "POST", "/v1/sessions/"+id+"/events", `{"events":[`+userMessage("again")+`]}`, nil)
-		r := openStream(t, re.ts, id, "", http.Header{"Last-Event-ID": {"6"}})
+		r := openStream(t, re.ts, id, "", http.Header{"Last-Event-ID": {"7"}})
 		missed := r.until(hangar.EventStatusIdle)
-		if diff := cmp.Diff(seqs(7, 12), frameIDs(missed)); diff != "" {
+		if diff := cmp.Diff(seqs(8, 14), frameIDs(missed)); diff != "" {
 			t.Errorf("resumed ids (-want +got):\n%s", diff)
 		}
 		var page eventPage
 		apiOK(t, re.srv, "GET", "/v1/sessions/"+id+"/events", "", &page)
-		if len(page.Data) != 12 {
-			t.Errorf("%d stored events, want 12", len(page.Data))
+		if len(page.Data) != 14 {
+			t.Errorf("%d stored events, want 14", len(page.Data))
 		}
 	})
 
@@ -754,7 +755,7 @@ func TestSSEWithSDK(t *testing.T) {
 	if err := stream.Err(); err != nil {
 		t.Fatalf("stream: %v", err)
 	}
-	want := []string{"user.message", "session.status_running", "span.model_request_start", "agent.message", "span.model_request_end", "session.status_idle"}
+	want := []string{"user.message", "session.status_running", "span.model_request_start", "agent.message", "span.model_request_end", "session.usage", "session.status_idle"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

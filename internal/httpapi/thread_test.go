@@ -159,4 +159,18 @@ func TestThreadsSingleAgent(t *testing.T) {
 		list.Data[0].Usage == nil || list.Data[0].Usage.InputTokens != 5 {
 		t.Fatalf("threads %+v, want the primary thread mirroring the session", list.Data)
 	}
+	// statuses[] filters on the status shown: the session's, not the stored thread's.
+	for _, tt := range []struct {
+		statuses string
+		want     int
+	}{
+		{"statuses[]=running", 1},
+		{"statuses[]=idle", 0},
+		{"statuses[]=idle&statuses[]=running", 1},
+	} {
+		apiOK(t, s, "GET", "/v1/sessions/"+sess.ID+"/threads?"+tt.statuses, "", &list)
+		if len(list.Data) != tt.want {
+			t.Errorf("%s: %d threads, want %d", tt.statuses, len(list.Data), tt.want)
+		}
+	}
 }

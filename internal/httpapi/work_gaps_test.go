@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hangar-dev/hangar"
 )
@@ -149,4 +151,20 @@ func TestWorkEnvironmentEnd(t *testing.T) {
 		t.Errorf("GetWork after delete: %v", err)
 	}
 	apiError(t, bearerDo(t, g.s, g.envKey, "GET", g.path("/poll"), ""), http.StatusUnauthorized, "authentication_error")
+}
+
+// TestWorkSelfHostedDeploymentResources: a deployment on a self_hosted environment is
+// refused the resources its sessions would be refused at every run.
+func TestWorkSelfHostedDeploymentResources(t *testing.T) {
+	t.Parallel()
+	f := newWorkFixture(t)
+	file := &hangar.File{Type: "file", ID: f.s.newID(hangar.PrefixFile), Filename: "notes.txt", MimeType: "text/plain", SizeBytes: 3, CreatedAt: time.Now()}
+	if err := f.s.store.CreateFile(context.Background(), file); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"name":"d","agent":%q,"environment_id":%q,"initial_events":[{"type":"user.message","content":[{"type":"text","text":"hi"}]}],"resources":[{"type":"file","file_id":%q}]}`, f.agentID, f.envID, file.ID)
+	msg := apiError(t, apiDo(t, f.s, "POST", "/v1/deployments", body), http.StatusBadRequest, "invalid_request_error")
+	if !strings.HasPrefix(msg, "resources[0].type:") || !strings.Contains(msg, "self_hosted") {
+		t.Errorf("message %q, want it to name resources[0].type and self_hosted", msg)
+	}
 }

@@ -118,6 +118,8 @@ func (db *DB) appendTx(ctx context.Context, req hangar.AppendRequest, fnErr *err
 		types     = make([]string, n)
 		processed = make([]*int64, n)
 		bodies    = make([]*string, n)
+		threads   = make([]*string, n)
+		crossed   = make([]bool, n)
 	)
 	for i, e := range req.Events {
 		lastSeq++
@@ -127,6 +129,11 @@ func (db *DB) appendTx(ctx context.Context, req hangar.AppendRequest, fnErr *err
 			body := string(e.Body)
 			bodies[i] = &body
 		}
+		if e.ThreadID != "" {
+			thread := e.ThreadID
+			threads[i] = &thread
+		}
+		crossed[i] = e.CrossPosted
 		out[i] = e
 	}
 	if data, err = encode(s); err != nil {
@@ -134,9 +141,9 @@ func (db *DB) appendTx(ctx context.Context, req hangar.AppendRequest, fnErr *err
 	}
 	b = pgx.Batch{}
 	if n > 0 {
-		b.Queue(`INSERT INTO events (session_id, seq, id, type, processed_at, body)
-			SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[])`,
-			req.SessionID, seqs, ids, types, processed, bodies)
+		b.Queue(`INSERT INTO events (session_id, seq, id, type, processed_at, body, thread_id, cross_posted)
+			SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::boolean[])`,
+			req.SessionID, seqs, ids, types, processed, bodies, threads, crossed)
 	}
 	// Webhooks (docs/webhooks.md): the outbox rows commit or roll back with the events.
 	queueOutbox(&b, hangar.WebhookOutboxFor(req.SessionID, out, hangar.Now()), hangar.Now())
@@ -213,16 +220,20 @@ func collectEvents(rows pgx.Rows, out []hangar.Event) ([]hangar.Event, error) {
 	return out, rows.Err()
 }
 
-const eventSelect = `SELECT seq, id, session_id, type, processed_at, body FROM events`
+const eventSelect = `SELECT seq, id, session_id, type, processed_at, body, thread_id, cross_posted FROM events`
 
 func scanEvent(row pgx.Row) (hangar.Event, int64, error) {
 	var (
 		e         hangar.Event
 		processed *int64
 		body      *string
+		thread    *string
 	)
-	if err := row.Scan(&e.Seq, &e.ID, &e.SessionID, &e.Type, &processed, &body); err != nil {
+	if err := row.Scan(&e.Seq, &e.ID, &e.SessionID, &e.Type, &processed, &body, &thread, &e.CrossPosted); err != nil {
 		return e, 0, err
+	}
+	if thread != nil {
+		e.ThreadID = *thread
 	}
 	e.ProcessedAt = timePtr(processed)
 	if body != nil {
@@ -244,6 +255,11 @@ func (db *DB) ListEvents(ctx context.Context, sessionID string, f hangar.EventFi
 		q.add("seq > ?", f.AfterSeq)
 	}
 	addTimeRange(&q, "processed_at", f.ProcessedAt)
+	if f.Thread == "" {
+		q.add("(thread_id IS NULL OR cross_posted)")
+	} else {
+		q.add("thread_id = ?", f.Thread)
+	}
 	out, res, err := list(ctx, db.pool, q, f.Page, scanEvent)
 	return out, res, wrap(err, "list events of session %s", sessionID)
 }

@@ -79,6 +79,11 @@ func (db *DB) NewListener(hub Hub, log *slog.Logger) *Listener {
 // Subscribe subscribes to the hub's events of a session and watches the session while the
 // subscription lasts. Call cancel when done (it is idempotent).
 func (l *Listener) Subscribe(sessionID string) (<-chan *hangar.Event, func()) {
+	return l.watchWhile(sessionID, func() (<-chan *hangar.Event, func()) { return l.hub.Subscribe(sessionID) })
+}
+
+// watchWhile watches sessionID while the hub subscription that subscribe opens lasts.
+func (l *Listener) watchWhile(sessionID string, subscribe func() (<-chan *hangar.Event, func())) (<-chan *hangar.Event, func()) {
 	l.mu.Lock()
 	w := l.watched[sessionID]
 	if w == nil {
@@ -95,7 +100,7 @@ func (l *Listener) Subscribe(sessionID string) (<-chan *hangar.Event, func()) {
 	}
 	w.refs++
 	l.mu.Unlock()
-	ch, cancel := l.hub.Subscribe(sessionID)
+	ch, cancel := subscribe()
 	var once sync.Once
 	return ch, func() {
 		once.Do(func() {

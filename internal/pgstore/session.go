@@ -13,9 +13,9 @@ func (db *DB) CreateSession(ctx context.Context, s *hangar.Session) error {
 	if err != nil {
 		return err
 	}
-	_, err = db.pool.Exec(ctx, `INSERT INTO sessions (id, agent_id, agent_version, environment_id, status, created_at, archived_at, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		s.ID, s.Agent.ID, s.Agent.Version, s.EnvironmentID, s.Status, nanos(s.CreatedAt), nanosPtr(s.ArchivedAt), data)
+	_, err = db.pool.Exec(ctx, `INSERT INTO sessions (id, agent_id, agent_version, environment_id, status, created_at, archived_at, data, deployment_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		s.ID, s.Agent.ID, s.Agent.Version, s.EnvironmentID, s.Status, nanos(s.CreatedAt), nanosPtr(s.ArchivedAt), data, s.DeploymentID)
 	if isUnique(err) {
 		return hangar.Errorf(hangar.KindConflict, "session %s already exists", s.ID)
 	}
@@ -76,6 +76,9 @@ func (db *DB) ListSessions(ctx context.Context, f hangar.SessionFilter) ([]*hang
 	}
 	if f.AgentVersion != 0 {
 		q.add("agent_version = ?", f.AgentVersion)
+	}
+	if f.DeploymentID != "" {
+		q.add("deployment_id = ?", f.DeploymentID)
 	}
 	addIn(&q, "status", f.Statuses)
 	addTimeRange(&q, "created_at", f.CreatedAt)

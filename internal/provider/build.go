@@ -20,6 +20,17 @@ type Builder interface {
 	Build(ctx context.Context, spec BuildSpec) (layer string, err error)
 }
 
+// LayerChecker is implemented by builders whose layers live at a vendor (a snapshot, a
+// template, an image), where they may vanish (deleted, expired) while the server's build
+// record says "ready": after a restart the record is confirmed with LayerExists before
+// sessions use it, instead of building again.
+type LayerChecker interface {
+	// LayerExists reports whether layer, which Build returned for spec, still exists and
+	// can start sandboxes (spec.Log is nil). It starts no build. A builder that tracks its
+	// layers by key (vercel: snapshots have no name) learns spec.Key → layer from it.
+	LayerExists(ctx context.Context, spec BuildSpec, layer string) (bool, error)
+}
+
 // BuildSpec describes one environment build.
 type BuildSpec struct {
 	// Key identifies the layer: the same key means the same content (see BuildKey).

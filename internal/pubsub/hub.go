@@ -29,6 +29,9 @@ type Hub struct {
 // subscription is removed.
 type subscriber struct {
 	ch chan *hangar.Event
+	// previews are the event types whose live preview frames (event_start,
+	// event_delta) the subscriber asked for; nil for none (previews.go).
+	previews map[string]bool
 }
 
 // New returns a hub whose subscribers each buffer up to buffer events (minimum 1).
@@ -43,7 +46,10 @@ func New(buffer int) *Hub {
 // cancel func that closes it (idempotent). The channel is also closed when the subscriber
 // falls more than the hub's buffer behind, and when the hub is closed.
 func (h *Hub) Subscribe(sessionID string) (<-chan *hangar.Event, func()) {
-	s := &subscriber{ch: make(chan *hangar.Event, h.buffer)}
+	return h.subscribe(sessionID, &subscriber{ch: make(chan *hangar.Event, h.buffer)})
+}
+
+func (h *Hub) subscribe(sessionID string, s *subscriber) (<-chan *hangar.Event, func()) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -96,7 +102,11 @@ func (h *Hub) Publish(ev hangar.Event) {
 		}
 	}
 	shared := &ev
+	preview := hangar.PreviewOf(&ev)
 	for s := range set {
+		if preview != "" && !s.previews[preview] {
+			continue // previews go only to the streams that asked for them
+		}
 		select {
 		case s.ch <- shared:
 		default:

@@ -18,13 +18,16 @@ import (
 // st.mu.
 func (t *turn) checkBudget(ctx context.Context) {
 	sess, err := t.r.store.GetSession(ctx, t.st.id)
-	if err != nil || !sess.Budget.Reached(sess.Agent.Model.ID, sess.Usage) {
+	if err != nil || !sess.Budget.ReachedCost(sess.ListCost()) {
 		return
 	}
 	if !t.budget {
 		t.r.log.Info("session budget reached; stopping the turn", "session", t.st.id, "max_list_cost", sess.Budget.MaxListCost.Amount)
 	}
 	t.budget = true
+	if ts := t.st.threads; ts != nil {
+		ts.budget = true // running child threads stop with budget_reached too (thread_run.go)
+	}
 	if t.st.turnActive {
 		t.st.interrupt = true
 		t.st.notify()
@@ -35,7 +38,7 @@ func (t *turn) checkBudget(ctx context.Context) {
 // already reached; it reports whether it did.
 func (t *turn) budgetBlocked(ctx context.Context, msg hangar.Event) bool {
 	sess, err := t.r.store.GetSession(ctx, t.st.id)
-	if err != nil || !sess.Budget.Reached(sess.Agent.Model.ID, sess.Usage) {
+	if err != nil || !sess.Budget.ReachedCost(sess.ListCost()) {
 		return false
 	}
 	t.budget = true

@@ -94,7 +94,7 @@ func (r *Runner) attachEgress(ctx context.Context, sess *hangar.Session, env *ha
 	if err != nil {
 		return nil, &engine.Error{Type: "unknown_error", Message: "the session's model credential could not be read from its vaults", Err: err}
 	}
-	if opts.MCPServers, err = r.mcpServers(ctx, sess); err != nil {
+	if opts.MCPServers, err = r.sessionMCPServers(ctx, sess); err != nil { // thread.go: with child agents' servers
 		return nil, &engine.Error{Type: "unknown_error", Message: "the session's MCP server credentials could not be read from its vaults", Err: err}
 	}
 	att, err := r.cfg.Egress.Attach(ctx, sess.ID, egressPolicy(env.Config, &sess.Agent), opts)

@@ -13,8 +13,8 @@ import (
 //
 //   - user.message (still unprocessed) is queued, unless it is already;
 //   - user.interrupt stops the current turn;
-//   - user.custom_tool_result and user.tool_confirmation go to the run when they answer
-//     one of its pending tool uses (the instance that stored them could not check that),
+//   - user.custom_tool_result, user.tool_confirmation and user.tool_result go to the run
+//     when they answer one of its pending tool uses (the instance that stored them could not check that),
 //     and are otherwise ignored.
 //
 // Events this runner's own Send dispatched are skipped (st.handled). follow ends with the
@@ -45,7 +45,7 @@ func (r *Runner) follow(ctx context.Context, st *session, events <-chan *hangar.
 // forward hands one live client event to the session (see follow).
 func (r *Runner) forward(st *session, ev *hangar.Event) {
 	switch ev.Type {
-	case hangar.EventUserMessage, hangar.EventUserInterrupt, hangar.EventUserCustomToolResult, hangar.EventUserToolConfirmation:
+	case hangar.EventUserMessage, hangar.EventUserInterrupt, hangar.EventUserCustomToolResult, hangar.EventUserToolConfirmation, hangar.EventUserToolResult:
 	default:
 		return
 	}
@@ -70,7 +70,7 @@ func (r *Runner) forward(st *session, ev *hangar.Event) {
 		}
 		st.queue = append(st.queue, *ev)
 	case hangar.EventUserInterrupt:
-		if st.turnActive {
+		if st.turnActive && !st.interruptThreads(*ev) { // thread.go
 			st.interrupt = true
 		}
 	default:
@@ -83,9 +83,7 @@ func (r *Runner) forward(st *session, ev *hangar.Event) {
 			r.log.Info("ignored an answer stored elsewhere that answers no pending tool use", "session", st.id, "event", ev.ID)
 			return
 		}
-		a.pending = p
-		st.removePending(a.storedID)
-		st.answers = append(st.answers, a)
+		st.dispatch(a) // thread.go
 	}
 	st.notify()
 }

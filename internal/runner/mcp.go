@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/hangar-dev/hangar"
 )
@@ -17,6 +18,11 @@ type MCPServer struct {
 	// Token is the bearer of the session vault credential for URL (static_bearer token or
 	// mcp_oauth access_token); empty when no vault holds one.
 	Token hangar.Secret
+	// VaultID and CredentialID name that credential ("" when none); OAuth is true for an
+	// mcp_oauth credential, whose token the proxy refreshes (egress.OAuth) rather than
+	// using Token as is.
+	VaultID, CredentialID string
+	OAuth                 bool
 }
 
 // mcpServers resolves the agent's URL MCP servers and their credentials from the session's
@@ -53,6 +59,7 @@ func (r *Runner) mcpServers(ctx context.Context, sess *hangar.Session) ([]MCPSer
 			}
 			r.log.Debug("session MCP server uses a vault credential", "session", sess.ID, "mcp_server", s.Name, "credential", c.ID, "auth_type", c.AuthType)
 			srv.Token = tok
+			srv.VaultID, srv.CredentialID, srv.OAuth = c.VaultID, c.ID, c.AuthType == hangar.AuthMCPOAuth
 		}
 		out = append(out, srv)
 	}
@@ -110,4 +117,38 @@ func (r *Runner) openMCPToken(c *hangar.Credential) (hangar.Secret, error) {
 		return "", fmt.Errorf("credential %s has no token", c.ID)
 	}
 	return hangar.Secret(tok), nil
+}
+
+// ReportMCPFailure records a session.error (mcp_authentication_failed_error, §4.6) for an
+// MCP server whose credential failed in the egress proxy (an mcp_oauth token that could
+// not be refreshed; cmd/hangar wires the proxy's report here). The turn goes on: the CLI
+// sees the tool call fail, and the proxy tries the credential again on the server's next
+// request (retry_status retrying). A session this runner does not hold is ignored.
+func (r *Runner) ReportMCPFailure(sessionID, server, credentialID, msg string) {
+	r.mu.Lock()
+	st := r.sessions[sessionID]
+	r.mu.Unlock()
+	if st == nil {
+		return
+	}
+	ev := r.newEvent(hangar.EventSessionError, map[string]any{"error": map[string]any{
+		"type": "mcp_authentication_failed_error", "message": msg, "retry_status": hangar.RetryStatus{Type: "retrying"},
+		"mcp_server_name": server, "credential_id": credentialID,
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.deleted {
+		return
+	}
+	var err error
+	if st.leased {
+		err = r.appendTurnLocked(ctx, st, []hangar.Event{ev}, nil)
+	} else {
+		_, _, err = r.appendLocked(ctx, st, []hangar.Event{ev}, "", nil)
+	}
+	if err != nil {
+		r.log.Warn("could not record an MCP credential failure", "session", sessionID, "mcp_server", server, "err", err)
+	}
 }

@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -70,7 +71,7 @@ func TestEgressMCPServers(t *testing.T) {
 						secrets: hangar.CredentialSecrets{AccessToken: "gh-access", RefreshToken: "gh-refresh"}}),
 				}
 			},
-			want: []runner.MCPServer{{Name: "docs", URL: docs, Token: "docs-1"}, {Name: "gh", URL: gh, Token: "gh-access"}},
+			want: []runner.MCPServer{{Name: "docs", URL: docs, Token: "docs-1"}, {Name: "gh", URL: gh, Token: "gh-access", OAuth: true}},
 		},
 		{
 			name: "archived skipped, other URLs ignored",
@@ -100,7 +101,15 @@ func TestEgressMCPServers(t *testing.T) {
 			if len(calls) != 1 {
 				t.Fatalf("%d Attach calls, want 1", len(calls))
 			}
-			if diff := cmp.Diff(tt.want, calls[0].Opts.MCPServers); diff != "" {
+			got := calls[0].Opts.MCPServers
+			for i, s := range got {
+				// The credential's IDs are generated: present exactly when a token is.
+				if (s.Token != "") != (s.CredentialID != "" && strings.HasPrefix(s.VaultID, "vlt_")) {
+					t.Errorf("server %s: token set %v, credential %q of vault %q", s.Name, s.Token != "", s.CredentialID, s.VaultID)
+				}
+				got[i].VaultID, got[i].CredentialID = "", ""
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("MCP servers (-want +got):\n%s", diff)
 			}
 		})

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -24,8 +23,11 @@ import (
 // changes the agent made in a read_write mount are written back as memory versions made
 // by a session_actor. Each write is conditional on the content the turn started from
 // (content_sha256 precondition), so a change made through the API during the turn wins
-// and the agent's conflicting change is dropped (and logged). Without a data dir (or with
-// a provider that cannot bind host paths) memory stores are not mounted.
+// and the agent's conflicting change is dropped (and logged). Without a data dir memory
+// stores are not mounted. On a remote provider's sandbox (no host bind mounts) the store
+// is copied to mount_path instead, chmod'ed a-w when read_only, and the turn's changes are
+// found by hashing the files inside the sandbox (content.go); the snapshot stays on the
+// host all the same.
 
 // memoryResource is the part of a stored memory_store session resource the runner needs.
 type memoryResource struct {
@@ -103,20 +105,34 @@ func (r *Runner) syncMemoryIn(ctx context.Context, sess *hangar.Session) error {
 		}
 		sess.Agent.System = &sys
 	}()
+	content, remote := r.contentFor(sess.ID)
 	for _, m := range r.memoryResources(sess) {
 		dir := r.memoryDir(sess.ID, m)
 		if dir == "" {
 			continue
 		}
-		if _, err := os.Stat(dir); err != nil {
+		if remote {
+			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil { // for the snapshot
+				return err
+			}
+		} else if _, err := os.Stat(dir); err != nil {
 			continue // not mounted in this sandbox
+		}
+		cd := contentDir{host: dir, sandbox: m.MountPath}
+		readOnly := m.Access == "read_only"
+		if remote {
+			// The directory exists even for an empty store: the agent writes new
+			// memories there.
+			if err := content.ensure(ctx, cd); err != nil {
+				return fmt.Errorf("memory store %s: %w", m.MemoryStoreID, err)
+			}
 		}
 		mems, err := r.allMemories(ctx, m.MemoryStoreID)
 		if hangar.IsKind(err, hangar.KindNotFound) {
 			// Deleted since the session was created: the session goes on without it.
 			r.log.Warn("memory store of the session is gone; not mounted", "session", sess.ID, "memory_store", m.MemoryStoreID)
 			os.Remove(dir + ".snapshot.json")
-			if err := writeMemoryDir(dir, nil); err != nil {
+			if err := content.replace(ctx, cd, nil, readOnly); err != nil {
 				return err
 			}
 			continue
@@ -124,7 +140,7 @@ func (r *Runner) syncMemoryIn(ctx context.Context, sess *hangar.Session) error {
 		if err != nil {
 			return fmt.Errorf("memory store %s: %w", m.MemoryStoreID, err)
 		}
-		if err := writeMemoryDir(dir, mems); err != nil {
+		if err := content.replace(ctx, cd, memoryFiles(mems), readOnly); err != nil {
 			return fmt.Errorf("memory store %s: %w", m.MemoryStoreID, err)
 		}
 		snap := map[string]memoryEntry{}
@@ -167,40 +183,17 @@ func (r *Runner) allMemories(ctx context.Context, storeID string) ([]*hangar.Mem
 	}
 }
 
-// writeMemoryDir replaces dir's content with mems (one file per memory). os.Root keeps
-// every write inside dir.
-func writeMemoryDir(dir string, mems []*hangar.Memory) error {
-	// Empty dir without removing it: it may be bound into a live sandbox.
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return err
-		}
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
+// memoryFiles maps mems to the files of their mount: relative path → content.
+func memoryFiles(mems []*hangar.Memory) map[string][]byte {
+	files := make(map[string][]byte, len(mems))
 	for _, m := range mems {
-		rel := filepath.FromSlash(strings.TrimPrefix(m.Path, "/"))
-		if d := filepath.Dir(rel); d != "." {
-			if err := root.MkdirAll(d, 0o755); err != nil {
-				return err
-			}
-		}
 		content := ""
 		if m.Content != nil {
 			content = *m.Content
 		}
-		if err := root.WriteFile(rel, []byte(content), 0o644); err != nil {
-			return err
-		}
+		files[strings.TrimPrefix(m.Path, "/")] = []byte(content)
 	}
-	return nil
+	return files
 }
 
 // syncMemoryOut writes the changes the agent made in the session's read_write memory
@@ -210,6 +203,7 @@ func (r *Runner) syncMemoryOut(ctx context.Context, sessionID string) {
 	if err != nil {
 		return
 	}
+	content, _ := r.contentFor(sessionID)
 	for _, m := range r.memoryResources(sess) {
 		if m.Access == "read_only" {
 			continue
@@ -218,13 +212,13 @@ func (r *Runner) syncMemoryOut(ctx context.Context, sessionID string) {
 		if dir == "" {
 			continue
 		}
-		if err := r.syncMemoryStore(ctx, sessionID, m.MemoryStoreID, dir); err != nil {
+		if err := r.syncMemoryStore(ctx, sessionID, m.MemoryStoreID, dir, content, contentDir{host: dir, sandbox: m.MountPath}); err != nil {
 			r.log.Warn("sync memory store", "session", sessionID, "memory_store", m.MemoryStoreID, "err", err)
 		}
 	}
 }
 
-func (r *Runner) syncMemoryStore(ctx context.Context, sessionID, storeID, dir string) error {
+func (r *Runner) syncMemoryStore(ctx context.Context, sessionID, storeID, dir string, content sessionContent, cd contentDir) error {
 	b, err := os.ReadFile(dir + ".snapshot.json")
 	if err != nil {
 		return nil // never synced in: nothing to compare with
@@ -233,24 +227,26 @@ func (r *Runner) syncMemoryStore(ctx context.Context, sessionID, storeID, dir st
 	if err := json.Unmarshal(b, &snap); err != nil {
 		return err
 	}
-	local := map[string][]byte{}
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err // directories recurse; symlinks and devices are not memories
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		local["/"+filepath.ToSlash(rel)] = data
-		return nil
-	})
+	// Only new and changed files are read: unchanged ones keep their snapshot entry.
+	files, err := content.list(ctx, cd, int64(hangar.MaxMemoryContent))
 	if err != nil {
 		return err
+	}
+	local := map[string][]byte{}
+	for rel, sum := range files {
+		p := "/" + rel
+		if sum.TooLarge {
+			r.log.Warn("memory file too large; not saved", "session", sessionID, "path", p)
+			continue
+		}
+		if old, ok := snap[p]; ok && old.SHA256 == sum.SHA256 {
+			continue
+		}
+		data, err := content.read(ctx, cd, rel)
+		if err != nil {
+			return err
+		}
+		local[p] = data
 	}
 	actor := hangar.Actor{Type: "session_actor", SessionID: sessionID}
 	write := func(w hangar.MemoryWrite) {
@@ -270,8 +266,8 @@ func (r *Runner) syncMemoryStore(ctx context.Context, sessionID, storeID, dir st
 		}
 		sum := sha256.Sum256(data)
 		sha := hex.EncodeToString(sum[:])
-		content := string(data)
-		mem := hangar.Memory{Type: "memory", Path: p, Content: &content, ContentSHA256: sha, ContentSizeBytes: int64(len(data))}
+		text := string(data)
+		mem := hangar.Memory{Type: "memory", Path: p, Content: &text, ContentSHA256: sha, ContentSizeBytes: int64(len(data))}
 		old, existed := snap[p]
 		switch {
 		case existed && old.SHA256 == sha:
@@ -283,7 +279,7 @@ func (r *Runner) syncMemoryStore(ctx context.Context, sessionID, storeID, dir st
 		}
 	}
 	for p, old := range snap {
-		if _, ok := local[p]; !ok {
+		if _, ok := files[strings.TrimPrefix(p, "/")]; !ok {
 			write(hangar.MemoryWrite{Operation: hangar.MemoryDeleted, MemoryID: old.ID, IfSHA256: old.SHA256, Memory: hangar.Memory{Path: p}})
 		}
 	}

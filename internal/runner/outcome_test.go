@@ -64,7 +64,7 @@ func defineOutcome(desc, rubric string, maxIter int) hangar.Event {
 func withoutModelSpans(evs []hangar.Event) []hangar.Event {
 	var out []hangar.Event
 	for _, ev := range evs {
-		if !strings.HasPrefix(ev.Type, "span.model_request") {
+		if !strings.HasPrefix(ev.Type, "span.model_request") && ev.Type != hangar.EventSessionUsage {
 			out = append(out, ev)
 		}
 	}
@@ -198,7 +198,7 @@ func TestOutcomeMaxIterations(t *testing.T) {
 	if messages != 3 {
 		t.Errorf("%d agent turns, want 3", messages)
 	}
-	if last := got[len(got)-2]; last.Type != hangar.EventAgentMessage && !strings.HasPrefix(last.Type, "span.model") {
+	if last := got[len(got)-2]; last.Type != hangar.EventAgentMessage && !strings.HasPrefix(last.Type, "span.model") && last.Type != hangar.EventSessionUsage {
 		t.Errorf("event before idle %s, want the final turn's", last.Type)
 	}
 	if txt := text(t, withoutModelSpans(got)[len(withoutModelSpans(got))-2]); !strings.Contains(txt, "no further evaluation will run") {

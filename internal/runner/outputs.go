@@ -3,15 +3,11 @@ package runner
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io/fs"
 	"mime"
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 
 	"github.com/hangar-dev/hangar"
 )
@@ -41,53 +37,47 @@ type outputFile struct {
 }
 
 // syncOutputs captures the session's new and changed output files and announces them. It
-// works on the host directory bound at /mnt/session/outputs, so it needs a data dir and a
-// provider that binds host paths; otherwise there is nothing to do.
+// lists the outputs folder (the host directory bound at /mnt/session/outputs, or the folder
+// inside a remote provider's sandbox: content.go) and reads only the files whose content
+// is not the one captured last; the manifest of what was captured needs a data dir.
 func (r *Runner) syncOutputs(ctx context.Context, st *session) {
 	dir := r.sessionFilesDir(st.id)
 	if dir == "" || r.cfg.Blobs == nil {
 		return
 	}
-	root, err := os.OpenRoot(filepath.Join(dir, "outputs"))
-	if err != nil {
-		return // no outputs dir: the sandbox has no bound outputs
+	content, remote := r.contentFor(st.id)
+	if remote {
+		if err := os.MkdirAll(dir, 0o755); err != nil { // for the manifest
+			r.log.Warn("create session files dir", "session", st.id, "err", err)
+			return
+		}
 	}
-	defer root.Close()
+	cd := contentDir{host: filepath.Join(dir, "outputs"), sandbox: outputsDir}
+	listed, err := content.list(ctx, cd, maxOutputBytes)
+	if err != nil {
+		r.log.Warn("list output files", "session", st.id, "err", err)
+		return
+	}
 	manifestPath := filepath.Join(dir, "outputs.json")
 	synced := map[string]string{} // relative path → SHA-256 of the captured content
 	if b, err := os.ReadFile(manifestPath); err == nil {
 		_ = json.Unmarshal(b, &synced)
 	}
-	var rels []string
-	// Only regular files: a symlink the agent made must not make the host read elsewhere
-	// (os.Root refuses escapes as well).
-	_ = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			rels = append(rels, p)
-		}
-		return nil
-	})
-	sort.Strings(rels)
 	var files []outputFile
-	for _, rel := range rels {
+	for _, rel := range sortedKeys(listed) {
 		if len(files) == maxOutputFiles {
 			r.log.Warn("too many output files; the rest are not captured", "session", st.id, "limit", maxOutputFiles)
 			break
 		}
-		info, err := root.Lstat(rel)
-		if err != nil || !info.Mode().IsRegular() || info.Size() > maxOutputBytes {
-			if err == nil && info.Size() > maxOutputBytes {
-				r.log.Warn("output file too large; not captured", "session", st.id, "path", rel, "size", info.Size())
-			}
+		if listed[rel].TooLarge {
+			r.log.Warn("output file too large; not captured", "session", st.id, "path", rel, "limit", maxOutputBytes)
 			continue
 		}
-		data, err := root.ReadFile(rel)
-		if err != nil {
+		if synced[rel] == listed[rel].SHA256 {
 			continue
 		}
-		sum := sha256.Sum256(data)
-		hexSum := hex.EncodeToString(sum[:])
-		if synced[rel] == hexSum {
+		data, err := content.read(ctx, cd, rel)
+		if err != nil || len(data) > maxOutputBytes {
 			continue
 		}
 		f, err := r.captureOutput(ctx, st.id, rel, data)
@@ -95,7 +85,7 @@ func (r *Runner) syncOutputs(ctx context.Context, st *session) {
 			r.log.Error("capture output file", "session", st.id, "path", rel, "err", err)
 			continue
 		}
-		synced[rel] = hexSum
+		synced[rel] = sha256Hex(data)
 		files = append(files, outputFile{FileID: f.ID, Filename: f.Filename, Path: path.Join(outputsDir, rel), MimeType: f.MimeType, SizeBytes: f.SizeBytes})
 	}
 	if len(files) == 0 {

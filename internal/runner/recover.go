@@ -43,6 +43,10 @@ func (r *Runner) claimLocked(ctx context.Context, st *session, full bool) error 
 	if err != nil {
 		return err
 	}
+	// Child threads of a multiagent session whose runs died are terminated (thread.go).
+	if err := r.endOrphanThreadsLocked(ctx, st, s); err != nil {
+		return err
+	}
 	busy := s.Status == hangar.StatusRunning || s.Status == hangar.StatusRescheduling
 	if !full && !busy {
 		return nil

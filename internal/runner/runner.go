@@ -62,6 +62,13 @@ type Config struct {
 	// MaxRetries is how many times a hung turn is started again before the turn fails with
 	// retries_exhausted. 0 means DefaultMaxRetries; negative means none.
 	MaxRetries int
+	// SelfHostedTimeout is how long a self_hosted session's delegated tool call may wait
+	// while its work item has no live claim or heartbeat before the turn fails (see
+	// selfhosted.go). 0 means DefaultSelfHostedTimeout; negative disables it.
+	SelfHostedTimeout time.Duration
+	// SelfHostedAfter returns the channel of the next worker check (default time.After);
+	// tests drive the checks with it and Clock.
+	SelfHostedAfter func(time.Duration) <-chan time.Time
 
 	// Egress, when set, routes sandboxes' traffic through the egress proxy (see Egress).
 	Egress Egress
@@ -200,6 +207,12 @@ func New(cfg Config) *Runner {
 	}
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = DefaultMaxRetries
+	}
+	if cfg.SelfHostedTimeout == 0 {
+		cfg.SelfHostedTimeout = DefaultSelfHostedTimeout
+	}
+	if cfg.SelfHostedAfter == nil {
+		cfg.SelfHostedAfter = time.After
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
@@ -386,7 +399,11 @@ func (r *Runner) session(id string) *session {
 
 // receiptProcessed reports whether a client event type is always processed on receipt
 // (echoed with processed_at set). A user.message is processed when its turn starts.
-func receiptProcessed(typ string) bool { return typ != hangar.EventUserMessage }
+func receiptProcessed(typ string) bool {
+	// A system.message stays unprocessed until a turn hands it to the engine
+	// (system_message.go).
+	return typ != hangar.EventUserMessage && typ != hangar.EventSystemMessage
+}
 
 // Send implements httpapi.Runner. It appends the client's events in one transaction
 // (idempotent per key), publishes them, and hands them to the session's goroutine:
@@ -480,7 +497,7 @@ func (r *Runner) send(ctx context.Context, st *session, events []hangar.Event, i
 			if !queued {
 				startsTurn, queued = true, true
 			}
-		case hangar.EventUserCustomToolResult, hangar.EventUserToolConfirmation:
+		case hangar.EventUserCustomToolResult, hangar.EventUserToolConfirmation, hangar.EventUserToolResult:
 			a, err := parseAnswer(ev)
 			if err != nil {
 				return nil, err
@@ -537,15 +554,14 @@ func (r *Runner) send(ctx context.Context, st *session, events []hangar.Event, i
 		case hangar.EventUserDefineOutcome:
 			st.queue = append(st.queue, outcomeTurn(ev))
 		case hangar.EventUserInterrupt:
-			if st.turnActive {
+			// In a multiagent session, an interrupt naming a child thread stops only it.
+			if st.turnActive && !st.interruptThreads(ev) {
 				st.interrupt = true
 			}
 		}
 	}
 	for _, a := range answers {
-		a.pending = st.pending[a.storedID]
-		st.removePending(a.storedID)
-		st.answers = append(st.answers, a)
+		st.dispatch(a) // thread.go: to the coordinator's run or a child thread's
 	}
 	st.notify()
 	if len(st.queue) > 0 && !st.active && !draining {
@@ -569,7 +585,7 @@ func hasUserMessage(events []hangar.Event) bool {
 func needsRunner(events []hangar.Event) bool {
 	for _, ev := range events {
 		switch ev.Type {
-		case hangar.EventUserMessage, hangar.EventUserInterrupt, hangar.EventUserCustomToolResult, hangar.EventUserToolConfirmation, hangar.EventUserDefineOutcome:
+		case hangar.EventUserMessage, hangar.EventUserInterrupt, hangar.EventUserCustomToolResult, hangar.EventUserToolConfirmation, hangar.EventUserToolResult, hangar.EventUserDefineOutcome:
 			return true
 		}
 	}
@@ -580,6 +596,7 @@ func needsRunner(events []hangar.Event) bool {
 var answerOf = map[string]string{
 	hangar.EventUserCustomToolResult: hangar.EventAgentCustomToolUse,
 	hangar.EventUserToolConfirmation: hangar.EventAgentToolUse,
+	hangar.EventUserToolResult:       hangar.EventAgentToolUse,
 }
 
 // Delete implements httpapi.Runner: it stops the session's turn and goroutine, destroys its
@@ -591,7 +608,8 @@ func (r *Runner) Delete(ctx context.Context, sessionID string) error {
 	if err := r.available(); err != nil {
 		return err
 	}
-	if _, err := r.store.GetSession(ctx, sessionID); err != nil {
+	sess, err := r.store.GetSession(ctx, sessionID)
+	if err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -625,6 +643,7 @@ func (r *Runner) Delete(ctx context.Context, sessionID string) error {
 	if err := r.store.DeleteSession(ctx, sessionID); err != nil {
 		return err
 	}
+	r.forgetEngineState(ctx, sess) // engine_forget.go
 	now := r.now()
 	r.hub.Publish(hangar.Event{ID: r.newID(hangar.PrefixEvent), SessionID: sessionID, Type: hangar.EventSessionDeleted, ProcessedAt: &now})
 	return nil

@@ -223,7 +223,8 @@ func types(evs []hangar.Event) []string {
 func withoutSpans(evs []hangar.Event) []hangar.Event {
 	var out []hangar.Event
 	for _, ev := range evs {
-		if !strings.HasPrefix(ev.Type, "span.") {
+		// session.usage follows every span.model_request_end (session_usage.go).
+		if !strings.HasPrefix(ev.Type, "span.") && ev.Type != hangar.EventSessionUsage {
 			out = append(out, ev)
 		}
 	}
@@ -265,7 +266,7 @@ func TestOneTurn(t *testing.T) {
 		t.Errorf("stored user.message processed_at %v seq %d, want set (it starts a turn at once) and 1", sent[0].ProcessedAt, sent[0].Seq)
 	}
 	got := s.until(hangar.EventStatusIdle)
-	want := []string{"user.message", "session.status_running", "span.model_request_start", "agent.message", "span.model_request_end", "session.status_idle"}
+	want := []string{"user.message", "session.status_running", "span.model_request_start", "agent.message", "span.model_request_end", "session.usage", "session.status_idle"}
 	if !slices.Equal(types(got), want) {
 		t.Fatalf("types %v, want %v", types(got), want)
 	}
@@ -283,11 +284,22 @@ func TestOneTurn(t *testing.T) {
 	if txt := text(t, got[3]); txt != "echo: hello world" {
 		t.Errorf("agent said %q", txt)
 	}
-	if sr := stopReason(t, got[5]); sr.Type != "end_turn" {
+	if sr := stopReason(t, got[6]); sr.Type != "end_turn" {
 		t.Errorf("stop_reason %+v", sr)
 	}
 	if ref := field[string](t, got[4], "model_request_start_id"); ref != got[2].ID {
 		t.Errorf("model_request_start_id %q, want %q", ref, got[2].ID)
+	}
+	// The session.usage snapshot after the request carries the session's totals.
+	var snap struct {
+		Usage  hangar.UsageSnapshot `json:"usage"`
+		Budget *hangar.Budget       `json:"budget"`
+	}
+	if err := json.Unmarshal(got[5].Body, &snap); err != nil || snap.Usage.InputTokens == 0 || snap.Usage.ListCost == nil || snap.Budget != nil {
+		t.Errorf("session.usage %s (%v)", got[5].Body, err)
+	}
+	if sess, err := e.store.GetSession(context.Background(), id); err != nil || sess.Usage != snap.Usage.Usage || sess.CostCents <= 0 {
+		t.Errorf("session usage %+v cost %v, want %+v (%v)", sess.Usage, sess.CostCents, snap.Usage.Usage, err)
 	}
 
 	stored := e.list(id)

@@ -21,8 +21,9 @@ import (
 // captured to the Files API. With a data dir, both are host directories of the session
 // (<data>/session-files/<id>/{uploads,outputs}) bound into the sandbox: uploads read-only,
 // so the agent truly cannot change them, outputs read-write, so the runner reads what the
-// agent wrote without going through the sandbox. Providers that cannot bind host paths
-// (cloud sandboxes) do not see these mounts; file resources then go through PutFile.
+// agent wrote without going through the sandbox. Remote providers (cloud sandboxes,
+// Kubernetes) cannot bind host paths: the runner copies uploads in and reads outputs back
+// through the sandbox instead (content.go, remote_content.go).
 const (
 	uploadsDir = "/mnt/session/uploads"
 	outputsDir = "/mnt/session/outputs"
@@ -67,7 +68,8 @@ type fileResource struct {
 // mountResources writes the session's resources into sb before a run: repositories are
 // cloned (repos.go); file resources under
 // /mnt/session/uploads into the host directory bound there read-only (removing files of
-// resources since deleted), the others with sb.PutFile at mode 0444. PutFile cannot make a
+// resources since deleted) — on a remote provider's sandbox, copied there and chmod'ed
+// a-w (content.go) — the others with sb.PutFile at mode 0444. PutFile cannot make a
 // file read-only to an agent that owns it (it may chmod it back), and it reaches only the
 // paths the provider accepts (local: under the work dir and home); a resource the sandbox
 // refuses fails the run, saying which one.
@@ -78,13 +80,14 @@ func (r *Runner) mountResources(ctx context.Context, sess *hangar.Session, sb pr
 			return fmt.Errorf("session resources: %w", err)
 		}
 	}
+	content, remote := r.contentFor(sess.ID)
 	host := r.sessionFilesDir(sess.ID)
-	if host != "" {
+	if host != "" && !remote {
 		if _, err := os.Stat(filepath.Join(host, "uploads")); err != nil {
 			host = "" // a sandbox from before session files existed: no bound uploads dir
 		}
 	}
-	keep := map[string]bool{}
+	uploads := map[string][]byte{}
 	for _, raw := range raws {
 		var res fileResource
 		if err := json.Unmarshal(raw, &res); err != nil {
@@ -103,14 +106,17 @@ func (r *Runner) mountResources(ctx context.Context, sess *hangar.Session, sb pr
 		if err != nil {
 			return &engine.Error{Type: "unknown_error", Message: fmt.Sprintf("file resource %s (file %s) could not be read", res.ID, res.FileID), Err: err}
 		}
-		if rel, ok := under(res.MountPath, uploadsDir); ok && host != "" {
-			keep[rel] = true
+		if rel, ok := under(res.MountPath, uploadsDir); ok && (host != "" || remote) {
+			uploads[rel] = data
+			if remote {
+				continue
+			}
 			if err := writeReadOnly(filepath.Join(host, "uploads"), rel, data); err != nil {
 				return &engine.Error{Type: "unknown_error", Message: fmt.Sprintf("file resource %s could not be mounted at %s", res.ID, res.MountPath), Err: err}
 			}
-			// A provider that does not bind host paths (memory, cloud sandboxes) gets the
-			// file through PutFile too; where the bind exists (local, docker) PutFile is
-			// refused or redundant, so its error does not count.
+			// A provider that does not bind host paths (memory) gets the file through
+			// PutFile too; where the bind exists (local, docker) PutFile is refused or
+			// redundant, so its error does not count.
 			if old, err := sb.GetFile(ctx, res.MountPath); err != nil || !bytes.Equal(old, data) {
 				_ = sb.PutFile(ctx, res.MountPath, data, 0o444)
 			}
@@ -123,7 +129,20 @@ func (r *Runner) mountResources(ctx context.Context, sess *hangar.Session, sb pr
 			return &engine.Error{Type: "unknown_error", Message: fmt.Sprintf("file resource %s could not be mounted at %s in this sandbox", res.ID, res.MountPath), Err: err}
 		}
 	}
-	if host != "" {
+	if remote {
+		if err := content.replace(ctx, contentDir{sandbox: uploadsDir}, uploads, true); err != nil {
+			return &engine.Error{Type: "unknown_error", Message: fmt.Sprintf("file resources could not be copied to %s in this sandbox", uploadsDir), Err: err}
+		}
+		// Optional: a sandbox whose /mnt cannot take it still runs the turn, without
+		// outputs.
+		if err := content.ensure(ctx, contentDir{sandbox: outputsDir}); err != nil {
+			r.log.Warn("outputs folder not created in the remote sandbox", "session", sess.ID, "err", err)
+		}
+	} else if host != "" {
+		keep := map[string]bool{}
+		for rel := range uploads {
+			keep[rel] = true
+		}
 		pruneUploads(filepath.Join(host, "uploads"), keep)
 	}
 	return nil

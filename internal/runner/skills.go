@@ -39,6 +39,12 @@ func skillsDir(home, engineName string) string {
 
 // installSkills writes the agent's custom skills into sb.
 func (r *Runner) installSkills(ctx context.Context, sess *hangar.Session, sb provider.Sandbox) error {
+	return r.installSkillsAt(ctx, sess, sb, r.cfg.HomeDir)
+}
+
+// installSkillsAt writes the custom skills of sess's agent into sb under the HOME home (a
+// child thread's own HOME: thread_run.go).
+func (r *Runner) installSkillsAt(ctx context.Context, sess *hangar.Session, sb provider.Sandbox, home string) error {
 	var refs []skillRef
 	if raw := sess.Agent.Skills; len(raw) > 0 && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &refs); err != nil {
@@ -52,7 +58,7 @@ func (r *Runner) installSkills(ctx context.Context, sess *hangar.Session, sb pro
 		r.log.Warn("skills not installed: the runner has no blob store", "session", sess.ID)
 		return nil
 	}
-	dir := skillsDir(r.cfg.HomeDir, sess.Agent.Engine)
+	dir := skillsDir(home, sess.Agent.Engine)
 	for _, ref := range refs {
 		if ref.Type != "custom" {
 			r.log.Info("skipping skill not served by Hangar", "session", sess.ID, "type", ref.Type, "skill_id", ref.SkillID)

@@ -61,12 +61,20 @@ type session struct {
 	// handled holds the IDs of client events this runner's Send already dispatched, while
 	// follow runs (nil otherwise): follow skips them when they come back live.
 	handled map[string]struct{}
+	// threads is the multiagent state of a coordinator's session (thread.go); nil otherwise.
+	threads *threadSet
 }
 
 // pending is an emitted event awaiting the client.
 type pending struct {
 	engineID   string // Event.ID the engine gave it
 	answerType string // the client event type that answers it
+	// thenResult marks a delegated agent.tool_use awaiting confirmation (engine.Event
+	// RequiresAction and AwaitsResult): once allowed, the worker's user.tool_result is
+	// awaited for it (see take).
+	thenResult bool
+	// thread is the child thread whose run awaits the answer; nil for the coordinator's.
+	thread *childThread
 }
 
 // answer is a client's answer to a pending event.
@@ -75,6 +83,9 @@ type answer struct {
 	field    string // custom_tool_use_id or tool_use_id
 	storedID string
 	pending  pending
+	// delegation marks the result of a delegation tool call (thread_run.go): the runner's
+	// own answer, which changes no status.
+	delegation bool
 }
 
 func newSession(id string) *session {
@@ -97,6 +108,26 @@ func (st *session) addPending(storedID string, p pending) {
 func (st *session) removePending(storedID string) {
 	delete(st.pending, storedID)
 	st.order = slices.DeleteFunc(st.order, func(id string) bool { return id == storedID })
+}
+
+// awaitResult records a delegated agent.tool_use whose user.tool_result the worker will
+// send. Unlike addPending it does not list the event in order: the session stays running
+// while the worker runs the call (order is what stop_reason requires_action lists).
+func (st *session) awaitResult(storedID, engineID string) {
+	st.pending[storedID] = pending{engineID: engineID, answerType: hangar.EventUserToolResult}
+}
+
+// take moves a validated answer from pending to the answers for the run. An allowed
+// confirmation of a delegated call leaves the call pending for its user.tool_result.
+func (st *session) take(a answer) answer {
+	a.pending = st.pending[a.storedID]
+	st.removePending(a.storedID)
+	if a.pending.thenResult && a.event.Type == hangar.EventUserToolConfirmation && a.input().Allow {
+		p := a.pending // the same call, now awaiting its result (not listed in order)
+		p.answerType, p.thenResult = hangar.EventUserToolResult, false
+		st.pending[a.storedID] = p
+	}
+	return a
 }
 
 func (st *session) clearPending() {

@@ -155,6 +155,7 @@ type runResult struct {
 	err         error // from Start or Wait
 	interrupted bool  // the client interrupted the run
 	hung        bool  // the watchdog stopped the run
+	noWorker    bool  // no self-hosted worker served a delegated call in time (selfhosted.go)
 }
 
 // run starts one engine run of the turn and follows it to its end: it records the run's
@@ -173,6 +174,7 @@ func (t *turn) run(ctx context.Context, sess *hangar.Session, msg hangar.Event, 
 	var res runResult
 	wd := newWatchdog(r.cfg.Watchdog)
 	defer wd.stop()
+	ww := r.newWorkerWait(ctx, sess) // selfhosted.go
 	var grace <-chan time.Time
 	stop := func() {
 		wd.stop()
@@ -200,6 +202,7 @@ func (t *turn) run(ctx context.Context, sess *hangar.Session, msg hangar.Event, 
 				cancelRun()
 			}
 			wd.kick(st.awaiting())
+			ww.arm(t, run, &res)
 		case <-st.signal:
 			st.mu.Lock()
 			answers, intr := st.answers, st.interrupt
@@ -222,7 +225,10 @@ func (t *turn) run(ctx context.Context, sess *hangar.Session, msg hangar.Event, 
 			}
 			if len(answers) > 0 {
 				wd.kick(st.awaiting())
+				ww.arm(t, run, &res)
 			}
+		case <-ww.c:
+			ww.check(t, run, &res, log)
 		case <-wd.C():
 			log.Warn("run produced no output in time; stopping it", "window", r.cfg.Watchdog)
 			res.hung = true
@@ -239,19 +245,27 @@ func (t *turn) run(ctx context.Context, sess *hangar.Session, msg hangar.Event, 
 			return runResult{}
 		}
 	}
+	r.waitThreads(ctx, st) // thread.go: no child thread outlives the coordinator's run
 	res.err = run.Wait()
+	if res.noWorker && res.err == nil && !res.interrupted {
+		res.err = r.noWorkerError()
+	}
 	return res
 }
 
 // startRun acquires the session's sandbox (when the engine needs one) and starts the
 // engine.
 func (r *Runner) startRun(ctx context.Context, st *session, sess *hangar.Session, msg hangar.Event) (engine.Run, error) {
-	eng, err := r.engineFor(sess.Agent.Engine)
+	eng, delegate, err := r.sessionEngine(ctx, sess) // selfhosted.go
 	if err != nil {
 		return nil, err
 	}
+	// A coordinator's engine gets its delegation tools (thread.go).
+	if sess, err = r.withDelegation(ctx, st, sess); err != nil {
+		return nil, err
+	}
 	var sb provider.Sandbox
-	if !eng.Capabilities().NoSandbox {
+	if !eng.Capabilities().NoSandbox && !delegate {
 		if sb, err = r.sandbox(ctx, st, sess, eng); err != nil {
 			return nil, err
 		}
@@ -276,10 +290,25 @@ func (r *Runner) startRun(ctx context.Context, st *session, sess *hangar.Session
 	st.mu.Lock()
 	resume, egress := st.resume, st.egressSpec
 	st.mu.Unlock()
-	return eng.Start(ctx, sb, engine.Spec{
+	spec := engine.Spec{
 		Session: sess, Message: msg, Content: body.Content, Turn: turns, Resume: resume,
-		WorkDir: r.cfg.WorkDir, HomeDir: r.cfg.HomeDir, Egress: egress,
-	})
+		WorkDir: r.cfg.WorkDir, HomeDir: r.cfg.HomeDir, Egress: egress, Delegate: delegate,
+	}
+	system, err := r.systemSpec(ctx, st, msg, eng, &spec) // system_message.go
+	if err != nil {
+		return nil, err
+	}
+	if err := r.hostModelSpec(ctx, sess, eng, &spec); err != nil {
+		return nil, err
+	}
+	if err := r.hostEgress(ctx, st, sess, eng, &spec); err != nil { // host_egress.go
+		return nil, err
+	}
+	run, err := eng.Start(ctx, sb, spec)
+	if err == nil {
+		r.systemDelivered(ctx, st, system)
+	}
+	return run, err
 }
 
 // mounter is implemented by engines whose CLI lives on the host and must be bound into
@@ -333,8 +362,11 @@ func (r *Runner) sandbox(ctx context.Context, st *session, sess *hangar.Session,
 	if m, ok := eng.(mounter); ok {
 		spec.Mounts = m.Mounts()
 	}
-	spec.Mounts = append(spec.Mounts, r.sessionFileMounts(sess.ID)...)
-	spec.Mounts = append(spec.Mounts, r.memoryMounts(sess)...)
+	if !p.Capabilities().Remote {
+		// A remote provider's sandbox gets session content by copy instead (content.go).
+		spec.Mounts = append(spec.Mounts, r.sessionFileMounts(sess.ID)...)
+		spec.Mounts = append(spec.Mounts, r.memoryMounts(sess)...)
+	}
 	if sb == nil {
 		if spec.Layer, err = r.layer(ctx, env); err != nil {
 			att.close()
@@ -420,6 +452,9 @@ type turn struct {
 	end TurnEnd
 	// budget is set once the session's budget stopped the turn (budget.go).
 	budget bool
+	// previews maps the engine-local IDs of open live previews to the stored IDs their
+	// concluding events will carry (deltas.go).
+	previews map[string]string
 }
 
 // refFields names the body field that carries the stored ID of Event.Ref, by type.
@@ -439,7 +474,17 @@ func (t *turn) record(ctx context.Context, ev engine.Event) error {
 		st.mu.Unlock()
 		return nil
 	}
+	if ev.Type == engine.EventPreview {
+		t.preview(ev) // deltas.go: published, never stored
+		return nil
+	}
+	if handled, err := t.delegate(ctx, ev); handled || err != nil { // thread_run.go
+		return err
+	}
 	out := t.r.newEvent(ev.Type, nil)
+	if id := t.previewedID(ev); id != "" {
+		out.ID = id // pre-assigned by its live preview (deltas.go)
+	}
 	body, err := t.body(ev)
 	if err != nil {
 		return err
@@ -458,14 +503,23 @@ func (t *turn) record(ctx context.Context, ev engine.Event) error {
 		if ev.Type != hangar.EventAgentCustomToolUse {
 			answerType = hangar.EventUserToolConfirmation
 		}
-		st.addPending(out.ID, pending{engineID: ev.ID, answerType: answerType})
+		st.addPending(out.ID, pending{engineID: ev.ID, answerType: answerType, thenResult: ev.AwaitsResult})
 		evs = append(evs, t.r.idleEvent(hangar.StopReason{Type: "requires_action", EventIDs: append([]string(nil), st.order...)}))
 		goIdle = true
+	} else if ev.AwaitsResult {
+		st.awaitResult(out.ID, ev.ID)
+	}
+	// A model request's usage is followed by a session.usage snapshot (session_usage.go).
+	usageAt := -1
+	if ev.Usage != nil {
+		evs = append(evs, t.r.newEvent(hangar.EventSessionUsage, nil))
+		usageAt = len(evs) - 1
 	}
 	now := t.r.now()
 	err = t.r.appendTurnLocked(ctx, st, evs, func(s *hangar.Session) error {
 		if ev.Usage != nil {
-			s.Usage.Add(*ev.Usage)
+			s.AddUsage(*ev.Usage)
+			t.usageBody(s, evs[usageAt:usageAt+1], now)
 		}
 		if goIdle && s.Status != hangar.StatusIdle {
 			s.Status = hangar.StatusIdle
@@ -473,7 +527,7 @@ func (t *turn) record(ctx context.Context, ev engine.Event) error {
 		}
 		return nil
 	})
-	if err != nil && ev.RequiresAction {
+	if err != nil && (ev.RequiresAction || ev.AwaitsResult) {
 		st.removePending(out.ID)
 	}
 	if err == nil && ev.Usage != nil {
@@ -513,6 +567,9 @@ func (t *turn) body(ev engine.Event) (json.RawMessage, error) {
 func (t *turn) answer(ctx context.Context, run engine.Run, a answer) {
 	if err := run.Send(ctx, a.input()); err != nil {
 		t.r.log.Warn("send answer to run", "session", t.st.id, "event", a.event.ID, "err", err)
+	}
+	if a.event.Type == hangar.EventUserToolResult || a.delegation {
+		return // the session stayed running while the worker or the child thread ran the call
 	}
 	st := t.st
 	st.mu.Lock()
@@ -557,6 +614,7 @@ func (t *turn) finish(ctx context.Context, msg hangar.Event, runErr error, inter
 		st.queue = nil
 	}
 	evs = t.budgetIdle(evs)
+	evs = r.primaryIdle(ctx, st, evs) // thread.go
 	now := r.now()
 	if len(processed) > 0 {
 		if err := r.store.MarkProcessed(ctx, st.id, processed, now); err != nil {

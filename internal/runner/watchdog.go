@@ -84,11 +84,12 @@ func (w *watchdog) stop() {
 	w.stopped, w.c = true, nil
 }
 
-// awaiting reports whether the session has tool uses waiting on the client.
+// awaiting reports whether the session has tool uses waiting on the client (or on a
+// self_hosted worker's user.tool_result: pending holds those too).
 func (st *session) awaiting() bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return len(st.order) > 0
+	return len(st.pending) > 0 || st.delegating()
 }
 
 // hungError is the error of a turn whose runs the watchdog stopped; suffix ends its

@@ -77,8 +77,8 @@ func (db *DB) AppendEvents(ctx context.Context, req hangar.AppendRequest) ([]han
 			if e.Body != nil {
 				body = string(e.Body)
 			}
-			if _, err := tx.exec(ctx, `INSERT INTO events (session_id, seq, id, type, processed_at, body) VALUES (?, ?, ?, ?, ?, ?)`,
-				e.SessionID, e.Seq, e.ID, e.Type, nanosPtr(e.ProcessedAt), body); err != nil {
+			if _, err := tx.exec(ctx, `INSERT INTO events (session_id, seq, id, type, processed_at, body, thread_id, cross_posted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				e.SessionID, e.Seq, e.ID, e.Type, nanosPtr(e.ProcessedAt), body, nullString(e.ThreadID), e.CrossPosted); err != nil {
 				if db.d.isUnique(err) {
 					return hangar.Errorf(hangar.KindConflict, "event %s already exists", e.ID)
 				}
@@ -152,17 +152,19 @@ func eventsByID(ctx context.Context, c conn, sessionID string, ids []string) ([]
 	return out, rows.Err()
 }
 
-const eventSelect = `SELECT seq, id, session_id, type, processed_at, body FROM events`
+const eventSelect = `SELECT seq, id, session_id, type, processed_at, body, thread_id, cross_posted FROM events`
 
 func scanEvent(row scanner) (hangar.Event, int64, error) {
 	var (
 		e         hangar.Event
 		processed sql.NullInt64
 		body      sql.NullString
+		thread    sql.NullString
 	)
-	if err := row.Scan(&e.Seq, &e.ID, &e.SessionID, &e.Type, &processed, &body); err != nil {
+	if err := row.Scan(&e.Seq, &e.ID, &e.SessionID, &e.Type, &processed, &body, &thread, &e.CrossPosted); err != nil {
 		return e, 0, err
 	}
+	e.ThreadID = thread.String
 	e.ProcessedAt = timePtr(processed)
 	if body.Valid {
 		e.Body = []byte(body.String)
@@ -188,6 +190,11 @@ func (db *DB) ListEvents(ctx context.Context, sessionID string, f hangar.EventFi
 		q.add("seq > ?", f.AfterSeq)
 	}
 	addTimeRange(&q, "processed_at", f.ProcessedAt)
+	if f.Thread == "" {
+		q.add("(thread_id IS NULL OR cross_posted = ?)", true)
+	} else {
+		q.add("thread_id = ?", f.Thread)
+	}
 	out, res, err := list(ctx, c, q, f.Page, scanEvent)
 	return out, res, wrap(err, "list events of session %s", sessionID)
 }

@@ -17,8 +17,8 @@ func (db *DB) CreateFile(ctx context.Context, f *hangar.File) error {
 		if f.Scope != nil {
 			scope = f.Scope.ID
 		}
-		_, err = tx.exec(ctx, `INSERT INTO files (id, scope_id, created_at, sha256, data) VALUES (?, ?, ?, ?, ?)`,
-			f.ID, scope, nanos(f.CreatedAt), f.SHA256, data)
+		_, err = tx.exec(ctx, `INSERT INTO files (id, scope_id, created_at, sha256, data, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			f.ID, scope, nanos(f.CreatedAt), f.SHA256, data, nanosPtr(f.ExpiresAt))
 		if db.d.isUnique(err) {
 			return hangar.Errorf(hangar.KindConflict, "file %s already exists", f.ID)
 		}
@@ -59,6 +59,12 @@ func (db *DB) ListFiles(ctx context.Context, f hangar.FileFilter) ([]*hangar.Fil
 		q.add("scope_id = ?", f.ScopeID)
 	}
 	addIn(&q, "id", f.IDs)
+	if f.LiveAt != nil {
+		q.add("(expires_at IS NULL OR expires_at > ?)", nanos(*f.LiveAt))
+	}
+	if f.ExpiredAt != nil {
+		q.add("expires_at <= ?", nanos(*f.ExpiredAt))
+	}
 	out, res, err := list(ctx, db.reader(), q, f.Page, scanFile)
 	return out, res, wrap(err, "list files")
 }

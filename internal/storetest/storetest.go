@@ -48,7 +48,17 @@ func Run(t *testing.T, open func(t *testing.T) hangar.Store) {
 		{"OrphanedSessions", testOrphanedSessions},
 		{"Webhooks", testWebhooks},
 		{"AgentWebhooks", testAgentWebhooks},
+		{"WebhookEvents", testWebhookEvents},
+		{"SessionDeployment", testSessionDeployment},
+		{"FileExpiry", testFileExpiry},
 		{"Deployments", testDeployments},
+		{"Work", testWork},
+		{"WorkClaimRace", testWorkClaimRace},
+		{"WorkEnd", testWorkEnd},
+		{"Dreams", testDreams},
+		{"UserProfiles", testUserProfiles},
+		{"Tunnels", testTunnels},
+		{"Threads", testThreads},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -90,7 +90,7 @@ func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 
 // Capabilities implements engine.Engine.
 func (e *Engine) Capabilities() engine.Capabilities {
-	return engine.Capabilities{CustomTools: true, ToolConfirmation: true, Interrupt: true, Resume: true, InteractiveStdin: true}
+	return engine.Capabilities{CustomTools: true, ToolConfirmation: true, Interrupt: true, Resume: true, InteractiveStdin: true, SystemMessages: true}
 }
 
 // cli returns the CLI's binary as configured.
@@ -390,6 +390,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	if len(bytes.TrimSpace(content)) == 0 || string(bytes.TrimSpace(content)) == "null" {
 		content = json.RawMessage(`[]`)
 	}
+	content = withSystem(content, spec.System) // system.go
 	input, err := json.Marshal(map[string]any{
 		"type":    "user",
 		"message": map[string]any{"role": "user", "content": content},

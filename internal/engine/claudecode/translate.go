@@ -74,6 +74,7 @@ type Translator struct {
 	perms   map[string]Permission
 	custom  map[string]bool // tool use IDs of custom tools (not emitted)
 	calls   map[string]CustomCall
+	pv      previews // preview.go
 
 	result *Result
 }
@@ -264,8 +265,11 @@ func (t *Translator) streamEvent(l line, b []byte) []engine.Event {
 		t.addUsage(ev.Usage)
 	case "message_stop":
 		return t.endSpan(false)
-	case "content_block_start", "content_block_delta", "content_block_stop", "ping":
-		// Partial content: the assistant lines carry the same content, authoritatively.
+	case "content_block_start", "content_block_delta":
+		// Partial content: live previews (preview.go); the assistant lines carry the
+		// same content, authoritatively.
+		return t.blockEvent(ev.Type, l.Event)
+	case "content_block_stop", "ping":
 	default:
 		t.unknown("stream_event/"+ev.Type, b)
 	}
@@ -290,6 +294,7 @@ func (t *Translator) endSpan(isError bool) []engine.Event {
 		t.closed = map[string]bool{}
 	}
 	t.closed[t.span] = true
+	t.resetPreviews()
 	u := t.usage
 	ev := engine.Event{Type: hangar.EventModelRequestEnd, Ref: t.span, Usage: &u, Body: map[string]any{
 		"is_error": isError,
@@ -347,12 +352,13 @@ func (t *Translator) assistant(l line, b []byte) []engine.Event {
 	for _, c := range blocks {
 		switch c.Type {
 		case "text":
+			id := t.concludes(m.ID) // preview.go
 			if c.Text == "" {
 				continue
 			}
-			out = append(out, engine.Event{Type: hangar.EventAgentMessage, Body: map[string]any{"content": engine.TextContent(c.Text)}})
+			out = append(out, engine.Event{Type: hangar.EventAgentMessage, ID: id, Body: map[string]any{"content": engine.TextContent(c.Text)}})
 		case "thinking", "redacted_thinking":
-			out = append(out, engine.Event{Type: hangar.EventAgentThinking})
+			out = append(out, engine.Event{Type: hangar.EventAgentThinking, ID: t.concludes(m.ID)})
 		case "tool_use", "server_tool_use":
 			out = append(out, t.toolUse(c)...)
 		default:

@@ -126,7 +126,7 @@ func (e *Engine) Args(spec engine.Spec) []string {
 			"-c", "model_providers."+ProviderName+".request_max_retries="+strconv.Itoa(n),
 			"-c", "model_providers."+ProviderName+".stream_max_retries="+strconv.Itoa(n))
 	}
-	return args
+	return append(args, mcpArgs(spec)...)
 }
 
 // tomlString quotes s as a TOML basic string, so -c parses it as a string whatever it

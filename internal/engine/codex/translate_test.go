@@ -18,9 +18,9 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 // transcripts are recorded `codex app-server` runs of codex 0.171.0 against fakemodel
-// (go test -run TestRecordTranscripts -record).
+// (go test -run TestRecordTranscripts -record; mcp_tool: -run TestRealCLIMCPTool -record-mcp).
 var transcripts = []string{"tool_round", "resume", "failed_command", "reasoning", "stream_error", "rate_limited", "echo", "interrupt",
-	"approval_allow", "approval_deny", "file_change"}
+	"approval_allow", "approval_deny", "file_change", "mcp_tool"}
 
 // translateFile runs a Translator over a recorded transcript, answering approvals as the
 // recording did (deny for approval_deny, else allow), and renders its events and the

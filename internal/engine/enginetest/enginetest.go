@@ -34,6 +34,7 @@ var knownTypes = []string{
 	hangar.EventAgentToolResult, hangar.EventAgentCustomToolUse, "agent.mcp_tool_use",
 	"agent.mcp_tool_result", hangar.EventModelRequestStart, hangar.EventModelRequestEnd,
 	hangar.EventSessionError, "agent.thread_context_compacted", engine.EventResume,
+	engine.EventPreview,
 }
 
 // Run runs the engine conformance suite.
@@ -181,6 +182,7 @@ func CheckEvents(t *testing.T, evs []engine.Event) {
 	t.Helper()
 	ids := map[string]bool{}
 	open := map[string]bool{}
+	previews := map[string]*preview{}
 	for i, ev := range evs {
 		if !slices.Contains(knownTypes, ev.Type) {
 			t.Errorf("event %d: unknown type %q", i, ev.Type)
@@ -190,6 +192,10 @@ func CheckEvents(t *testing.T, evs []engine.Event) {
 			if err != nil || !strings.HasPrefix(string(b), "{") {
 				t.Errorf("event %d (%s): body %s is not a JSON object (%v)", i, ev.Type, b, err)
 			}
+		}
+		if ev.Type == engine.EventPreview {
+			checkPreview(t, i, ev, previews)
+			continue // its ID is its concluding event's
 		}
 		if ev.ID != "" {
 			if ids[ev.ID] {
@@ -220,6 +226,7 @@ func CheckEvents(t *testing.T, evs []engine.Event) {
 	if len(open) > 0 {
 		t.Errorf("model request spans left open: %v", open)
 	}
+	checkConcluded(t, evs, previews)
 }
 
 func ctxFor(t *testing.T) context.Context {

@@ -223,6 +223,11 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	if err := sb.PutFile(ctx, SettingsPath(spec), e.Settings(spec), 0o600); err != nil {
 		return nil, fmt.Errorf("factory: write settings: %w", err)
 	}
+	if mcp := MCPFile(spec); mcp != nil {
+		if err := sb.PutFile(ctx, MCPPath(spec), mcp, 0o600); err != nil {
+			return nil, fmt.Errorf("factory: write mcp.json: %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	proc, err := sb.Exec(ctx, provider.ExecSpec{
 		Args: append([]string{bin}, e.Args(spec)...),
@@ -243,6 +248,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		logger:  e.logger.With("session_id", sid),
 		grace:   engine.Grace(e.cfg.InterruptGraceMS),
 		record:  e.record,
+		mcp:     mcpServerNames(spec),
 		waitFor: reqSession,
 		steps:   []step{{reqTitle, TitleRequest(spec)}, {reqMessage, MessageRequest(spec)}},
 		reopen:  []step{{reqSession, e.newSessionRequest(spec)}, {reqTitle, TitleRequest(spec)}},

@@ -28,6 +28,7 @@ type run struct {
 	logger *slog.Logger
 	grace  time.Duration
 	record io.Writer
+	mcp    []string // the agent's MCP server names (Translator.MCPServers)
 
 	events chan engine.Event
 	stop   chan struct{} // closed by Interrupt
@@ -127,6 +128,9 @@ func (r *run) advance(t *Translator) {
 	}
 	for len(r.steps) > 0 && t.Answered(r.waitFor) {
 		s := r.steps[0]
+		if s.id == reqMessage && !t.MCPSettled() {
+			return // sent once droid reports the MCP servers settled (a later line)
+		}
 		r.steps, r.waitFor = r.steps[1:], s.id
 		r.writeLocked(s.line)
 		if s.id == reqMessage {
@@ -158,7 +162,8 @@ func (r *run) main(ctx context.Context) {
 	}()
 
 	t := &Translator{
-		Unknown: engine.LogSkipped(r.logger, "factory"),
+		MCPServers: r.mcp,
+		Unknown:    engine.LogSkipped(r.logger, "factory"),
 		Reply: func(line []byte) {
 			r.logger.Debug("factory: answering droid's request", "line", string(line))
 			r.writeStdin(append(line, '\n'))

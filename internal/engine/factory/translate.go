@@ -37,18 +37,23 @@ type Translator struct {
 	// makes: permission prompts are declined (droid asks only for what exceeds the
 	// configured autonomy level, which exec mode refuses outright), questions cancelled.
 	Reply func(line []byte)
+	// MCPServers are the names of the agent's MCP servers: a tool named <server>___<tool>
+	// for one of them is an agent.mcp_tool_use.
+	MCPServers []string
 
-	sessionID string
-	answered  map[string]bool // IDs of Hangar's requests droid answered
-	failed    map[string]bool // those it answered with an error
-	messages  map[string]bool // IDs of the messages translated
-	span      string
-	spans     int
-	tools     map[string]bool // tool call IDs emitted whose result is awaited
-	seen      map[string]bool // tool call IDs emitted
-	done      *Completion
-	err       *engine.Error
-	lastErr   *engine.Error // of the first error notification
+	sessionID  string
+	mcp        map[string]bool // tool call IDs that are MCP tool uses
+	mcpSettled bool            // droid reported every MCP server connected or failed
+	answered   map[string]bool // IDs of Hangar's requests droid answered
+	failed     map[string]bool // those it answered with an error
+	messages   map[string]bool // IDs of the messages translated
+	span       string
+	spans      int
+	tools      map[string]bool // tool call IDs emitted whose result is awaited
+	seen       map[string]bool // tool call IDs emitted
+	done       *Completion
+	err        *engine.Error
+	lastErr    *engine.Error // of the first error notification
 }
 
 // Completion is the turn's agent_turn_completed notification.
@@ -89,6 +94,11 @@ type notification struct {
 	ToolUseID string          `json:"toolUseId"`
 	Content   json.RawMessage `json:"content"`
 	IsError   bool            `json:"isError"`
+	// mcp_status_changed
+	Summary *struct {
+		Total      int `json:"total"`
+		Connecting int `json:"connecting"`
+	} `json:"summary"`
 }
 
 // message is a create_message notification's message.
@@ -116,6 +126,11 @@ var silent = map[string]bool{
 	"thinking_text_delta": true, "thinking_text_complete": true, "session_token_usage_changed": true,
 	"permission_resolved": true,
 }
+
+// MCPSettled reports whether droid is done connecting the agent's MCP servers (each
+// connected or failed), or the agent has none. droid connects them in the background and
+// hides their tools behind ToolSearch until then; a message sent earlier may not see them.
+func (t *Translator) MCPSettled() bool { return len(t.MCPServers) == 0 || t.mcpSettled }
 
 // SessionID returns the CLI's session ID, once the initialize response or a notification
 // naming it was seen.
@@ -285,6 +300,11 @@ func (t *Translator) notification(raw json.RawMessage, b []byte) []engine.Event 
 		return nil
 	}
 	switch n.Type {
+	case "mcp_status_changed":
+		if n.Summary != nil && n.Summary.Total > 0 && n.Summary.Connecting == 0 {
+			t.mcpSettled = true
+		}
+		return nil
 	case "create_message":
 		var m message
 		if json.Unmarshal(n.Message, &m) != nil {
@@ -425,6 +445,15 @@ func (t *Translator) toolUse(bl block) []engine.Event {
 		t.tools, t.seen = map[string]bool{}, map[string]bool{}
 	}
 	t.tools[bl.ID], t.seen[bl.ID] = true, true
+	if server, tool, ok := mcpToolName(bl.Name, t.MCPServers); ok {
+		if t.mcp == nil {
+			t.mcp = map[string]bool{}
+		}
+		t.mcp[bl.ID] = true
+		return []engine.Event{{Type: "agent.mcp_tool_use", ID: bl.ID, Body: map[string]any{
+			"name": tool, "mcp_server_name": server, "input": input, "evaluated_permission": "allow",
+		}}}
+	}
 	return []engine.Event{{Type: hangar.EventAgentToolUse, ID: bl.ID, Body: map[string]any{
 		"name": cma, "input": input, "evaluated_permission": "allow",
 	}}}
@@ -436,7 +465,11 @@ func (t *Translator) toolResult(n notification, b []byte) []engine.Event {
 		return nil
 	}
 	delete(t.tools, n.ToolUseID)
-	return []engine.Event{{Type: hangar.EventAgentToolResult, Ref: n.ToolUseID, Body: map[string]any{
+	typ := hangar.EventAgentToolResult
+	if t.mcp[n.ToolUseID] {
+		typ = "agent.mcp_tool_result"
+	}
+	return []engine.Event{{Type: typ, Ref: n.ToolUseID, Body: map[string]any{
 		"content": engine.TextContent(valueText(n.Content)), "is_error": n.IsError,
 	}}}
 }

@@ -171,7 +171,7 @@ func TestClassify(t *testing.T) {
 }
 
 func FuzzTranslate(f *testing.F) {
-	for _, name := range []string{"tool_round.jsonl", "resume.jsonl", "interrupt.jsonl", "error_401.jsonl", "permission_declined.jsonl", "synthetic.jsonl"} {
+	for _, name := range []string{"tool_round.jsonl", "resume.jsonl", "interrupt.jsonl", "error_401.jsonl", "permission_declined.jsonl", "synthetic.jsonl", "mcp_tool.jsonl"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -179,7 +179,7 @@ func FuzzTranslate(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tr := &Translator{Unknown: func(string, []byte) {}, Reply: func(line []byte) {
+		tr := &Translator{MCPServers: []string{"docs"}, Unknown: func(string, []byte) {}, Reply: func(line []byte) {
 			if !json.Valid(line) {
 				t.Errorf("invalid reply %s", line)
 			}

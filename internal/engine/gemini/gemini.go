@@ -259,7 +259,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{"settings.json", Settings}, {"GEMINI.md", []byte(system)}} {
+	}{{"settings.json", SettingsFor(spec)}, {"GEMINI.md", []byte(system)}} {
 		if err := putFile(ctx, sb, path.Join(dir, f.name), f.data); err != nil {
 			return nil, fmt.Errorf("gemini: write %s: %w", f.name, err)
 		}
@@ -277,7 +277,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 	proc.Stdin().Close()
 	grace := engine.Grace(e.cfg.InterruptGraceMS)
 	logger := e.logger.With("session_id", sessionID(spec))
-	t := &Translator{Unknown: engine.LogSkipped(logger, "gemini")}
+	t := &Translator{Unknown: engine.LogSkipped(logger, "gemini"), MCPServers: mcpServerNames(spec)}
 	return engine.StartCLI(ctx, proc, cancel, lines{t}, engine.CLIOptions{
 		Name:   "gemini",
 		Grace:  grace,

@@ -27,8 +27,12 @@ type Translator struct {
 	// Unknown, when set, is told about every line the translator skips: its type (or
 	// "invalid" for a line that is not a JSON object) and the line itself.
 	Unknown func(typ string, line []byte)
+	// MCPServers are the names of the agent's MCP servers: a tool use named
+	// mcp_<server>_<tool> for one of them is an agent.mcp_tool_use.
+	MCPServers []string
 
 	sessionID string
+	mcp       map[string]bool // tool use IDs that are MCP tool uses
 	model     string
 	spans     int
 	span      string          // engine-local ID of the open model request span
@@ -232,6 +236,15 @@ func (t *Translator) toolUse(l line, b []byte) []engine.Event {
 		input, _ = json.Marshal(map[string]string{"command": p.Command})
 	}
 	t.pending = append(t.pending, l.ToolID)
+	if server, tool, ok := mcpToolName(name, t.MCPServers); ok {
+		if t.mcp == nil {
+			t.mcp = map[string]bool{}
+		}
+		t.mcp[l.ToolID] = true
+		return append(out, engine.Event{Type: "agent.mcp_tool_use", ID: l.ToolID, Body: map[string]any{
+			"name": tool, "mcp_server_name": server, "input": input, "evaluated_permission": "allow",
+		}})
+	}
 	return append(out, engine.Event{Type: hangar.EventAgentToolUse, ID: l.ToolID, Body: map[string]any{
 		"name": name, "input": input, "evaluated_permission": "allow",
 	}})
@@ -264,7 +277,11 @@ func (t *Translator) toolResult(l line, b []byte) []engine.Event {
 	if text != "" {
 		content = engine.TextContent(text)
 	}
-	out := []engine.Event{{Type: hangar.EventAgentToolResult, Ref: l.ToolID, Body: map[string]any{
+	typ := hangar.EventAgentToolResult
+	if t.mcp[l.ToolID] {
+		typ = "agent.mcp_tool_result"
+	}
+	out := []engine.Event{{Type: typ, Ref: l.ToolID, Body: map[string]any{
 		"content": content, "is_error": isError,
 	}}}
 	if len(t.pending) == 0 {
@@ -278,7 +295,11 @@ func (t *Translator) toolResult(l line, b []byte) []engine.Event {
 func (t *Translator) synthesizeResults(msg string) []engine.Event {
 	var out []engine.Event
 	for _, id := range t.pending {
-		out = append(out, engine.Event{Type: hangar.EventAgentToolResult, Ref: id, Body: map[string]any{
+		typ := hangar.EventAgentToolResult
+		if t.mcp[id] {
+			typ = "agent.mcp_tool_result"
+		}
+		out = append(out, engine.Event{Type: typ, Ref: id, Body: map[string]any{
 			"content": engine.TextContent(msg), "is_error": true,
 		}})
 	}

@@ -195,7 +195,7 @@ func TestClassify(t *testing.T) {
 }
 
 func FuzzTranslate(f *testing.F) {
-	for _, name := range []string{"tool_round.jsonl", "resume.jsonl", "api_error.jsonl", "stream_error.jsonl", "interrupt.jsonl"} {
+	for _, name := range []string{"tool_round.jsonl", "resume.jsonl", "api_error.jsonl", "stream_error.jsonl", "interrupt.jsonl", "mcp_tool.jsonl"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -208,7 +208,7 @@ func FuzzTranslate(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"tool_result","tool_id":"a","status":"error","error":{"message":1}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tr := &Translator{}
+		tr := &Translator{MCPServers: []string{"docs"}}
 		var evs []engine.Event
 		for _, l := range bytes.Split(data, []byte("\n")) {
 			evs = append(evs, tr.Line(l)...)

@@ -279,6 +279,11 @@ func fold(body io.Reader, h blockHandler) (*reply, error) {
 			switch ev.Delta.Type {
 			case "text_delta":
 				p.text.WriteString(ev.Delta.Text)
+				if d, ok := h.(deltaHandler); ok && ev.Delta.Text != "" { // preview.go
+					if err := d.blockDelta(ev.Index, ev.Delta.Text); err != nil {
+						return nil, err
+					}
+				}
 			case "thinking_delta":
 				p.thinking.WriteString(ev.Delta.Thinking)
 			case "signature_delta":

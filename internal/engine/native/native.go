@@ -95,7 +95,7 @@ func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 // self_hosted case) toolset calls are delegated, and a turn that would have to run one
 // itself reports the call as failed.
 func (e *Engine) Capabilities() engine.Capabilities {
-	return engine.Capabilities{CustomTools: true, ToolConfirmation: true, Interrupt: true, Resume: true, HostModel: true}
+	return engine.Capabilities{CustomTools: true, ToolConfirmation: true, Interrupt: true, Resume: true, HostModel: true, SystemMessages: true}
 }
 
 // Start implements engine.Engine.

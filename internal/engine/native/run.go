@@ -152,7 +152,7 @@ func (r *run) main(ctx context.Context) error {
 	if err == nil {
 		err = r.maybeCompact(ctx, conv, false) // compact.go: before the new prompt
 	}
-	conv.addUser(userContent(r.spec.Content)...)
+	conv.addUser(append(userContent(r.spec.Content), systemBlocks(r.spec.System)...)...) // system.go
 	if err == nil {
 		err = r.loop(ctx, conv)
 	}
@@ -280,6 +280,9 @@ func (r *run) endSpan(ctx context.Context, u usage, isError, final bool) error {
 type streamHandler struct {
 	r   *run
 	ctx context.Context
+	// preview is the engine-local ID of the streaming text block's live preview
+	// (preview.go), "" when none is open.
+	preview string
 }
 
 func (h *streamHandler) blockStart(b block) error {
@@ -293,7 +296,7 @@ func (h *streamHandler) blockDone(b block, raw json.RawMessage) error {
 	r, ctx := h.r, h.ctx
 	switch {
 	case b.Type == "text" && b.Text != "":
-		return r.emit(ctx, engine.Event{Type: hangar.EventAgentMessage, Body: map[string]any{"content": engine.TextContent(b.Text)}})
+		return r.emit(ctx, engine.Event{Type: hangar.EventAgentMessage, ID: h.takePreview(), Body: map[string]any{"content": engine.TextContent(b.Text)}})
 	case b.Type == "server_tool_use":
 		id := r.id("srvtoolu")
 		r.server[b.ID] = id

@@ -168,6 +168,9 @@ func (e *Engine) ConfigFile(spec engine.Spec) []byte {
 		cfg["tools"] = m
 	}
 	cfg["permission"] = perm
+	if mcp := mcpConfig(spec); mcp != nil {
+		cfg["mcp"] = mcp
+	}
 	if system != "" {
 		cfg["instructions"] = []string{"{env:HOME}/.config/opencode/hangar-system.md"}
 	}
@@ -310,7 +313,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		return nil, fmt.Errorf("opencode: write prompt: %w", werr)
 	}
 	logger := e.logger.With("session_id", sessionID(spec))
-	t := &Translator{Unknown: engine.LogSkipped(logger, "opencode")}
+	t := &Translator{Unknown: engine.LogSkipped(logger, "opencode"), MCPServers: mcpServerNames(spec)}
 	return engine.StartCLI(ctx, proc, cancel, lines{t}, engine.CLIOptions{
 		Name:   "opencode",
 		Grace:  grace,

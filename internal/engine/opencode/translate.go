@@ -38,6 +38,9 @@ type Translator struct {
 	// Unknown, when set, is told about every line the translator skips: its type (or
 	// "invalid" for a line that is not a JSON object) and the line itself.
 	Unknown func(typ string, line []byte)
+	// MCPServers are the names of the agent's MCP servers: a tool named <server>_<tool>
+	// for one of them is an agent.mcp_tool_use.
+	MCPServers []string
 
 	sessionID string
 	span      string          // part ID of the open step (model request)
@@ -202,9 +205,15 @@ func (t *Translator) toolUse(p part, b []byte) []engine.Event {
 		}
 		t.used[id] = true
 		t.markID(id)
-		out = append(out, engine.Event{Type: hangar.EventAgentToolUse, ID: id, Body: map[string]any{
-			"name": cmaToolName(p.Tool), "input": toolInput(p.Tool, p.State.Input), "evaluated_permission": "allow",
-		}})
+		if server, tool, ok := mcpToolName(p.Tool, t.MCPServers); ok {
+			out = append(out, engine.Event{Type: "agent.mcp_tool_use", ID: id, Body: map[string]any{
+				"name": tool, "mcp_server_name": server, "input": toolInput(p.Tool, p.State.Input), "evaluated_permission": "allow",
+			}})
+		} else {
+			out = append(out, engine.Event{Type: hangar.EventAgentToolUse, ID: id, Body: map[string]any{
+				"name": cmaToolName(p.Tool), "input": toolInput(p.Tool, p.State.Input), "evaluated_permission": "allow",
+			}})
+		}
 	}
 	var text string
 	isError := false
@@ -220,7 +229,11 @@ func (t *Translator) toolUse(p part, b []byte) []engine.Event {
 		t.done = map[string]bool{}
 	}
 	t.done[id] = true
-	return append(out, engine.Event{Type: hangar.EventAgentToolResult, Ref: id, Body: map[string]any{
+	typ := hangar.EventAgentToolResult
+	if _, _, ok := mcpToolName(p.Tool, t.MCPServers); ok {
+		typ = "agent.mcp_tool_result"
+	}
+	return append(out, engine.Event{Type: typ, Ref: id, Body: map[string]any{
 		"content": engine.TextContent(text), "is_error": isError,
 	}})
 }

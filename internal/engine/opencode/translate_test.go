@@ -125,7 +125,7 @@ func TestTranslateUnknownAndPartialLines(t *testing.T) {
 }
 
 func FuzzTranslate(f *testing.F) {
-	for _, name := range []string{"toolround.jsonl", "resume.jsonl", "errors.jsonl"} {
+	for _, name := range []string{"toolround.jsonl", "resume.jsonl", "errors.jsonl", "mcp_tool.jsonl"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -139,7 +139,7 @@ func FuzzTranslate(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"step_start","part":{"id":"x"}}` + "\n" + `{"type":"tool_use","part":{"tool":"bash","callID":"x","state":{"status":"error"}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		tr := &Translator{}
+		tr := &Translator{MCPServers: []string{"docs"}}
 		var evs []engine.Event
 		for _, l := range bytes.Split(data, []byte("\n")) {
 			evs = append(evs, tr.Line(l)...)

@@ -52,6 +52,10 @@ type Step struct {
 	SleepMS int `json:"sleep_ms,omitempty"`
 	// Error fails the turn with this session error type (e.g. model_overloaded_error).
 	Error string `json:"error,omitempty"`
+	// Preview, on a message step, streams its text as live preview fragments of about
+	// this many bytes before the agent.message (docs/streaming.md); on a thinking step,
+	// any positive value opens an agent.thinking preview first.
+	Preview int `json:"preview,omitempty"`
 }
 
 // ToolCall is a tool name and its input object.
@@ -99,6 +103,10 @@ func (st Step) check() error {
 		return errors.New("custom_tool_use: name is required")
 	case st.SleepMS < 0:
 		return errors.New("sleep_ms: must not be negative")
+	case st.Preview < 0:
+		return errors.New("preview: must not be negative")
+	case st.Preview > 0 && !st.Thinking && st.Message == nil:
+		return errors.New("preview goes with message or thinking")
 	}
 	return nil
 }
@@ -129,7 +137,7 @@ func New(cfg json.RawMessage, deps engine.Deps) (engine.Engine, error) {
 
 // Capabilities implements engine.Engine.
 func (e *Engine) Capabilities() engine.Capabilities {
-	return engine.Capabilities{CustomTools: true, ToolConfirmation: true, Interrupt: true, Resume: true, NoSandbox: true}
+	return engine.Capabilities{CustomTools: true, ToolConfirmation: true, Interrupt: true, Resume: true, NoSandbox: true, SystemMessages: true}
 }
 
 // ScriptOf returns the script an agent follows: its hangar.script metadata, else its system
@@ -165,7 +173,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		cfg:       e.cfg,
 		script:    script,
 		agent:     &spec.Session.Agent,
-		userText:  engine.Text(spec.Content),
+		userText:  engine.Text(spec.Content) + systemSuffix(spec.System), // system.go
 		cursor:    cursor,
 		cancel:    cancel,
 		events:    make(chan engine.Event),
@@ -300,7 +308,11 @@ func (r *run) play(ctx context.Context) error {
 		st := steps[i]
 		switch {
 		case st.Thinking:
-			if err := r.emit(ctx, engine.Event{Type: hangar.EventAgentThinking}); err != nil {
+			if err := r.think(ctx, st.Preview); err != nil {
+				return err
+			}
+		case st.Message != nil && st.Preview > 0:
+			if err := r.sayPreviewed(ctx, *st.Message, st.Preview); err != nil {
 				return err
 			}
 		case st.Message != nil:

@@ -101,11 +101,35 @@ func Dockerfile(base, user string, pk hangar.Packages) string {
 	return b.String()
 }
 
-// NoteNetwork logs what network a cloud build has: the vendor sandbox's own, as it cannot
-// reach the egress proxy's socket on the server (spec.EgressSocket is ignored).
-func NoteNetwork(log io.Writer, spec provider.BuildSpec) {
-	if spec.EgressSocket != "" {
-		fmt.Fprintf(log, "==> network: the vendor sandbox's own (a cloud build cannot use the egress proxy)\n")
+// NoteNetwork logs how the environment's networking policy applies to a cloud build,
+// which runs on the vendor's network (it cannot reach the egress proxy's socket on the
+// server; spec.EgressSocket is ignored). applied says the vendor enforces a limited
+// policy on the build (BuildHosts added, so the installers reach their registries).
+func NoteNetwork(log io.Writer, vendor string, spec provider.BuildSpec, applied bool) {
+	limited, hosts := Limited(spec.Environment)
+	switch {
+	case !limited:
+		fmt.Fprintf(log, "==> networking: unrestricted, as the environment's\n")
+	case applied:
+		fmt.Fprintf(log, "==> networking: limited, applied to the build sandbox: the allowed hosts (%s) and the package registries\n", strings.Join(hosts, " "))
+	default:
+		fmt.Fprintf(log, "==> networking: limited is not applied to the build: %s builds on its own builders, which have no network policy\n", vendor)
+	}
+}
+
+// BuildHosts are the package registries a build under networking "limited" may reach,
+// besides the environment's allowed hosts: those of networking.allow_package_managers
+// (internal/egress.PackageManagerHosts), Debian's security mirror, and Amazon Linux's dnf
+// mirror list (Vercel's image).
+func BuildHosts() []string {
+	return []string{
+		"registry.npmjs.org", "registry.yarnpkg.com",
+		"pypi.org", "files.pythonhosted.org",
+		"deb.debian.org", "security.debian.org",
+		"proxy.golang.org", "sum.golang.org",
+		"crates.io", "static.crates.io", "index.crates.io",
+		"rubygems.org", "index.rubygems.org",
+		"cdn.amazonlinux.com",
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/provider"
 )
 
 func TestInstallSteps(t *testing.T) {
@@ -38,5 +39,25 @@ func TestStepWriter(t *testing.T) {
 	}
 	if !strings.HasPrefix(b.String(), "==> apt") {
 		t.Errorf("output not passed through: %q", b.String())
+	}
+}
+
+func TestNoteNetwork(t *testing.T) {
+	limited := hangar.EnvironmentConfig{Networking: &hangar.Networking{Type: "limited", AllowedHosts: []string{"example.com"}}}
+	for _, tc := range []struct {
+		name    string
+		env     hangar.EnvironmentConfig
+		applied bool
+		want    string
+	}{
+		{"unrestricted", hangar.EnvironmentConfig{}, false, "==> networking: unrestricted, as the environment's\n"},
+		{"limited, applied", limited, true, "==> networking: limited, applied to the build sandbox: the allowed hosts (example.com) and the package registries\n"},
+		{"limited, not applied", limited, false, "==> networking: limited is not applied to the build: daytona builds on its own builders, which have no network policy\n"},
+	} {
+		var b strings.Builder
+		NoteNetwork(&b, "daytona", provider.BuildSpec{Environment: tc.env}, tc.applied)
+		if b.String() != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, b.String(), tc.want)
+		}
 	}
 }

@@ -24,6 +24,9 @@ import (
 // Box is one fake sandbox.
 type Box struct {
 	Root string // host directory standing for the sandbox's /
+	// Binds are host directories mounted read-only in the sandbox (target → source), as
+	// if the image carried them (Provider.BindMounts); set before the first command.
+	Binds map[string]string
 
 	mu    sync.Mutex
 	procs map[*Cmd]bool
@@ -118,6 +121,12 @@ func (b *Box) StartIn(args []string, cwd string, env map[string]string) (*Cmd, e
 			bw = append(bw, "--ro-bind", d, d)
 		}
 	}
+	for target, src := range b.Binds {
+		if err := os.MkdirAll(b.Path(target), 0o755); err != nil {
+			return nil, err
+		}
+		bw = append(bw, "--ro-bind", src, path.Clean(target))
+	}
 	c := exec.Command("bwrap", append(append(bw, "--"), args...)...)
 	vars := map[string]string{"PATH": search, "HOME": "/"}
 	for k, v := range env {
@@ -132,10 +141,15 @@ func (b *Box) StartIn(args []string, cwd string, env map[string]string) (*Cmd, e
 // systemDirs are the host directories StartIn mounts (or links) into the sandbox.
 var systemDirs = []string{"/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
 
-// hostPath is where the sandbox path p lives on the host: under a system directory, the
-// host's own; elsewhere, under the box's root.
+// hostPath is where the sandbox path p lives on the host: under a bind, its source; under
+// a system directory, the host's own; elsewhere, under the box's root.
 func (b *Box) hostPath(p string) string {
 	p = path.Clean("/" + p)
+	for target, src := range b.Binds {
+		if t := path.Clean(target); p == t || strings.HasPrefix(p, t+"/") {
+			return filepath.Join(src, filepath.FromSlash(strings.TrimPrefix(p, t)))
+		}
+	}
 	for _, d := range systemDirs {
 		if p == d || strings.HasPrefix(p, d+"/") {
 			return p

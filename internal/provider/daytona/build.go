@@ -45,7 +45,7 @@ func (p *Provider) Build(ctx context.Context, spec provider.BuildSpec) (string, 
 	if log == nil {
 		log = io.Discard
 	}
-	cloud.NoteNetwork(log, spec)
+	cloud.NoteNetwork(log, "daytona", spec, false)
 	name := snapshotPrefix + spec.Key
 	fail := func(err error) (string, error) { return "", fmt.Errorf("daytona build %s: %w", spec.Key, err) }
 	var snap snapshotJSON

@@ -51,3 +51,12 @@ func TestCollect(t *testing.T) {
 	f := newFakeDaytona(t).withStubs()
 	cloudtest.RunCollect(t, newProvider(t, f))
 }
+
+func TestLayerExists(t *testing.T) {
+	f := newFakeDaytona(t).withStubs()
+	cloudtest.RunLayerCheck(t, newProvider(t, f), func() provider.Provider { return newProvider(t, f) }, f.dropSnapshot)
+}
+
+func TestSandboxIsolated(t *testing.T) {
+	cloudtest.RunIsolated(t, newProvider(t, newFakeDaytona(t)))
+}

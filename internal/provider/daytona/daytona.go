@@ -41,6 +41,9 @@ type Config struct {
 	ToolboxURL string `json:"toolbox_url,omitempty"`
 	// Snapshot is the sandbox image (a Daytona snapshot name); empty is Daytona's default.
 	Snapshot string `json:"snapshot,omitempty"`
+	// BuildImage is the image environment builds start from (build.go); default
+	// DefaultBuildImage. It should be the image of the snapshot sessions otherwise use.
+	BuildImage string `json:"build_image,omitempty"`
 	// Target is the region ("us", "eu"); empty is the organization's default.
 	Target string `json:"target,omitempty"`
 	// User is the sandbox's user, who gets the session's directories; default daytona.
@@ -81,6 +84,9 @@ func NewProvider(cfg Config) (*Provider, error) {
 	cfg.APIURL = strings.TrimSuffix(cfg.APIURL, "/")
 	if cfg.User == "" {
 		cfg.User = "daytona"
+	}
+	if cfg.BuildImage == "" {
+		cfg.BuildImage = DefaultBuildImage
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 500 * time.Millisecond
@@ -138,6 +144,9 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 	body := map[string]any{"labels": map[string]string{"hangar_session_id": spec.SessionID}}
 	if p.cfg.Snapshot != "" {
 		body["snapshot"] = p.cfg.Snapshot
+	}
+	if spec.Layer != "" { // the environment's build (build.go)
+		body["snapshot"] = spec.Layer
 	}
 	if p.cfg.Target != "" {
 		body["target"] = p.cfg.Target

@@ -34,6 +34,12 @@ type fakeDaytona struct {
 	mu        sync.Mutex
 	sandboxes map[string]*fakeSandbox
 	created   []map[string]any
+
+	// Snapshot builds (build_test.go): image prepares the files of a Dockerfile's FROM
+	// image (nil: none), path is the PATH its RUN lines get.
+	image     func(*cloudtest.Box) error
+	path      string
+	snapshots map[string]*fakeSnapshot // by name and by ID
 }
 
 type fakeSandbox struct {
@@ -65,7 +71,7 @@ func (c *fakeCmd) add(chunk []byte, exit *int) {
 }
 
 func newFakeDaytona(t *testing.T) *fakeDaytona {
-	f := &fakeDaytona{key: "dtn_test_key", dir: t.TempDir(), sandboxes: map[string]*fakeSandbox{}}
+	f := &fakeDaytona{key: "dtn_test_key", dir: t.TempDir(), sandboxes: map[string]*fakeSandbox{}, snapshots: map[string]*fakeSnapshot{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
 		f.srv.Close()
@@ -109,6 +115,10 @@ func (f *fakeDaytona) serve(w http.ResponseWriter, r *http.Request) {
 		f.serveToolbox(w, r, parts[1], strings.Join(parts[2:], "/"))
 		return
 	}
+	if parts[0] == "snapshots" {
+		f.serveSnapshots(w, r, parts[1:])
+		return
+	}
 	if parts[0] != "sandbox" {
 		apiError(w, http.StatusNotFound, "Cannot "+r.Method+" "+r.URL.Path)
 		return
@@ -129,7 +139,21 @@ func (f *fakeDaytona) serve(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusBadRequest, "invalid body")
 			return
 		}
-		box, err := cloudtest.NewBox(f.dir)
+		var box *cloudtest.Box
+		var err error
+		if name, _ := body["snapshot"].(string); f.snapshots[name] != nil {
+			snap := f.snapshots[name]
+			if snap.state != "active" {
+				apiError(w, http.StatusBadRequest, "Snapshot "+name+" is "+snap.state)
+				return
+			}
+			box, err = cloudtest.NewBoxFrom(f.dir, snap.root)
+		} else if strings.HasPrefix(name, "hangar-env-") {
+			apiError(w, http.StatusBadRequest, "Snapshot "+name+" not found. Did you add it through the Daytona Dashboard?")
+			return
+		} else {
+			box, err = cloudtest.NewBox(f.dir)
+		}
 		if err != nil {
 			apiError(w, http.StatusInternalServerError, err.Error())
 			return

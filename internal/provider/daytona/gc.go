@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/provider"
 )
 
 // Garbage collection of built snapshots (internal/envbuild.LayerCollector;
@@ -49,3 +50,15 @@ func (p *Provider) RemoveLayer(ctx context.Context, key string) error {
 	}
 	return err
 }
+
+// LayerExists implements provider.LayerChecker: the snapshot named layer is active.
+func (p *Provider) LayerExists(ctx context.Context, spec provider.BuildSpec, layer string) (bool, error) {
+	var snap snapshotJSON
+	err := p.api.JSON(ctx, http.MethodGet, "/snapshots/"+url.PathEscape(layer), nil, nil, &snap)
+	if hangar.IsKind(err, hangar.KindNotFound) {
+		return false, nil
+	}
+	return err == nil && snap.State == "active", err
+}
+
+var _ provider.LayerChecker = (*Provider)(nil)

@@ -53,7 +53,7 @@ func (p *Provider) Build(ctx context.Context, spec provider.BuildSpec) (string, 
 	if log == nil {
 		log = io.Discard
 	}
-	cloud.NoteNetwork(log, spec)
+	cloud.NoteNetwork(log, "e2b", spec, false)
 	name := templatePrefix + spec.Key
 	fail := func(err error) (string, error) { return "", fmt.Errorf("e2b build %s: %w", spec.Key, err) }
 	ready, err := p.templateReady(ctx, name)

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hangar-dev/hangar/internal/provider"
 	"github.com/hangar-dev/hangar/internal/provider/cloudtest"
 	"github.com/hangar-dev/hangar/internal/provider/e2b"
 )
@@ -38,4 +39,21 @@ func TestCollect(t *testing.T) {
 		t.Fatal(err)
 	}
 	cloudtest.RunCollect(t, p)
+}
+
+func TestLayerExists(t *testing.T) {
+	f := newFakeE2B(t).withStubs()
+	newProvider(t, f) // skips without bubblewrap
+	open := func() provider.Provider {
+		p, err := e2b.NewProvider(e2b.Config{APIKey: f.key, APIURL: f.srv.URL, SandboxURL: f.srv.URL, User: hostUser(t), PollInterval: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cloudtest.RunLayerCheck(t, open(), open, f.dropTemplate)
+}
+
+func TestSandboxIsolated(t *testing.T) {
+	cloudtest.RunIsolated(t, newProvider(t, newFakeE2B(t)))
 }

@@ -42,6 +42,9 @@ type Config struct {
 	TimeoutSeconds int `json:"timeout_seconds,omitempty"`
 	// User runs processes and owns files; default "user" (E2B templates' default user).
 	User string `json:"user,omitempty"`
+	// PollInterval is how often a template build's status is polled (build.go);
+	// default 500ms. Not configurable from JSON.
+	PollInterval time.Duration `json:"-"`
 }
 
 // Provider creates E2B sandboxes.
@@ -82,6 +85,9 @@ func NewProvider(cfg Config) (*Provider, error) {
 	}
 	if cfg.User == "" {
 		cfg.User = "user"
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 500 * time.Millisecond
 	}
 	key := hangar.Secret(cfg.APIKey)
 	cfg.APIKey = "" // only the Secret keeps it
@@ -129,6 +135,9 @@ type newSandboxJSON struct {
 func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.Sandbox, error) {
 	req := newSandboxJSON{TemplateID: p.cfg.Template, Timeout: p.cfg.TimeoutSeconds, Secure: true,
 		Metadata: map[string]string{"hangar_session_id": spec.SessionID}}
+	if spec.Layer != "" { // the environment's build (build.go): a template of its own
+		req.TemplateID = spec.Layer
+	}
 	// networking: limited maps to E2B's egress rules: deny everything, allow the
 	// environment's hosts (domains or CIDRs). With no allowed host, internet access is
 	// off altogether.

@@ -34,6 +34,12 @@ type fakeE2B struct {
 	sandboxes map[string]*fakeSandbox
 	created   []map[string]any // request bodies of POST /sandboxes
 	timeouts  int              // POST /sandboxes/{id}/timeout calls
+
+	// Template builds (fakebuild_test.go): image prepares the files of the base
+	// template (nil: none), path is the PATH of RUN steps.
+	image     func(*cloudtest.Box) error
+	path      string
+	templates map[string]*fakeTemplate // by ID and by name
 }
 
 type fakeSandbox struct {
@@ -45,7 +51,7 @@ type fakeSandbox struct {
 }
 
 func newFakeE2B(t *testing.T) *fakeE2B {
-	f := &fakeE2B{t: t, key: "e2b_test_key", dir: t.TempDir(), sandboxes: map[string]*fakeSandbox{}}
+	f := &fakeE2B{t: t, key: "e2b_test_key", dir: t.TempDir(), sandboxes: map[string]*fakeSandbox{}, templates: map[string]*fakeTemplate{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
 		f.srv.Close()
@@ -85,6 +91,9 @@ func (f *fakeE2B) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if f.serveTemplates(w, r, parts) {
+		return
+	}
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/v2/sandboxes":
 		f.mu.Lock()
@@ -101,7 +110,11 @@ func (f *fakeE2B) serve(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusBadRequest, "invalid body")
 			return
 		}
-		box, err := cloudtest.NewBox(f.dir)
+		box, err := f.templateBox(body["templateID"])
+		if errors.Is(err, errNoTemplate) {
+			apiError(w, http.StatusNotFound, fmt.Sprintf("template '%v' not found", body["templateID"]))
+			return
+		}
 		if err != nil {
 			apiError(w, http.StatusInternalServerError, err.Error())
 			return

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/provider"
 )
 
 // Garbage collection of built templates (internal/envbuild.LayerCollector;
@@ -49,3 +50,11 @@ func (p *Provider) RemoveLayer(ctx context.Context, key string) error {
 	}
 	return err
 }
+
+// LayerExists implements provider.LayerChecker: the template named layer has a ready
+// build.
+func (p *Provider) LayerExists(ctx context.Context, spec provider.BuildSpec, layer string) (bool, error) {
+	return p.templateReady(ctx, layer)
+}
+
+var _ provider.LayerChecker = (*Provider)(nil)

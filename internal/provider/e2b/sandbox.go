@@ -28,6 +28,11 @@ type Sandbox struct {
 
 func (s *Sandbox) Handle() provider.Handle { return s.h.Encode() }
 
+// Capabilities reports the provider's capabilities on the sandbox, so that engines see it
+// as Isolated (engine.Isolated) and start their CLI at its path inside the image (the
+// engine's mount target, e.g. /opt/hangar/engines/claude), which the image must bring.
+func (s *Sandbox) Capabilities() provider.Capabilities { return s.p.Capabilities() }
+
 // prepare creates the session's work and home directories, owned by the process user
 // (as root: the template's user cannot create them at the filesystem's top).
 func (s *Sandbox) prepare(ctx context.Context) error {

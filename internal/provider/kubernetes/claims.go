@@ -79,9 +79,9 @@ func (p *Provider) createClaim(ctx context.Context, h *handle) error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	labels := map[string]any{labelManagedBy: "hangar"}
-	if validLabelValue(h.Session) {
-		labels[labelSession] = h.Session
+	labels := map[string]any{}
+	for k, v := range p.labels(*h) {
+		labels[k] = v
 	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": claimGVR.GroupVersion().String(),

@@ -43,6 +43,7 @@ type fakeAPI struct {
 	uid         int
 
 	agentSandbox // the agent-sandbox CRDs and controllers (fakeclaims_test.go)
+	netpols      // NetworkPolicies and their garbage collection (fakenetpol_test.go)
 }
 
 type fakePod struct {
@@ -73,6 +74,8 @@ func newFakeAPI(t *testing.T) *fakeAPI {
 	mux.HandleFunc("DELETE /api/v1/namespaces/{ns}/pods/{name}", f.delete)
 	mux.HandleFunc("GET /api/v1/namespaces/{ns}/pods/{name}/exec", f.exec)
 	f.serveAgentSandbox(mux)
+	f.serveNetworkPolicies(mux)
+	f.serveLists(mux)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(func() {
 		f.srv.CloseClientConnections()
@@ -198,6 +201,7 @@ func (f *fakeAPI) delete(w http.ResponseWriter, r *http.Request) {
 	}
 	p.kill()
 	delete(f.pods, r.PathValue("ns")+"/"+r.PathValue("name"))
+	f.collectOwned(p.pod.UID)
 	os.RemoveAll(p.dir)
 	writeJSON(w, 200, p.pod)
 }

@@ -6,7 +6,8 @@
 // local host, any Hangar instance that can reach the API server can drive any session's
 // pod: it is the scale-out path for sandboxes (docs/sandboxes.md, "Kubernetes"). With
 // sandbox_template set, the pod comes from a kubernetes-sigs/agent-sandbox SandboxClaim
-// instead (claims.go).
+// instead (claims.go). Networking "limited" is a NetworkPolicy per pod (netpol.go), and
+// SweepOrphans deletes what this installation left without a live session (gc.go).
 package kubernetes
 
 import (
@@ -18,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path"
 	"strconv"
@@ -31,6 +33,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	networkingv1client "k8s.io/client-go/kubernetes/typed/networking/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -75,6 +78,14 @@ type Config struct {
 	// of a pod the provider specifies, and image, user, limits, node placement and mounts
 	// are the template's business (docs/sandboxes.md, "agent-sandbox claims").
 	SandboxTemplate string `json:"sandbox_template,omitempty"`
+	// PublicURL is the server's public URL (HANGAR_PUBLIC_URL, filled in by cmd/hangar),
+	// where pods reach the egress endpoint: with networking "limited" their NetworkPolicy
+	// allows its host's addresses (netpol.go).
+	PublicURL string `json:"public_url,omitempty"`
+	// Installation identifies the Hangar installation (HANGAR_INSTALLATION_ID, or an ID
+	// cmd/hangar keeps in the data dir): its objects carry it as the
+	// hangar.dev/installation label, and SweepOrphans deletes only objects that carry it.
+	Installation string `json:"installation,omitempty"`
 }
 
 // Settings are an environment's EnvironmentConfig.Sandbox settings for this provider.
@@ -132,6 +143,12 @@ type Provider struct {
 	startTimeout time.Duration
 	limits       Limits
 	claims       *claims // nil unless sandbox_template is set
+	// netpol creates the NetworkPolicies of networking "limited" (nil without a client
+	// config: limited is then refused); lookup resolves the public URL's host.
+	netpol       networkingv1client.NetworkPoliciesGetter
+	publicURL    string
+	installation string
+	lookup       func(ctx context.Context, host string) ([]net.IP, error)
 }
 
 // Factory is the provider.Factory of the "kubernetes" provider.
@@ -218,6 +235,9 @@ func NewWithClient(c Config, rc *rest.Config, core corev1client.CoreV1Interface,
 			return nil, fmt.Errorf("kubernetes provider: start_timeout %q is not a positive duration", c.StartTimeout)
 		}
 	}
+	if c.Installation != "" && !validLabelValue(c.Installation) {
+		return nil, fmt.Errorf("kubernetes provider: installation %q is not a valid label value", c.Installation)
+	}
 	limits := Limits{MemoryMB: DefaultMemoryMB}.override(c.Limits)
 	if err := limits.validate(); err != nil {
 		return nil, fmt.Errorf("kubernetes provider: limits: %w", err)
@@ -241,6 +261,12 @@ func NewWithClient(c Config, rc *rest.Config, core corev1client.CoreV1Interface,
 		}
 		cl = newClaims(c.SandboxTemplate, dyn, disc)
 	}
+	var np networkingv1client.NetworkPoliciesGetter
+	if rc != nil {
+		if np, err = networkingv1client.NewForConfig(rc); err != nil {
+			return nil, fmt.Errorf("kubernetes provider: %w", err)
+		}
+	}
 	return &Provider{
 		claims: cl,
 		log:    log, core: core, rest: rc,
@@ -248,6 +274,7 @@ func NewWithClient(c Config, rc *rest.Config, core corev1client.CoreV1Interface,
 		uid: uid, gid: gid, account: c.ServiceAccount,
 		nodeSelector: c.NodeSelector, runtimeClass: c.RuntimeClass,
 		hostMounts: c.HostPathMounts, startTimeout: timeout, limits: limits,
+		netpol: np, publicURL: c.PublicURL, lookup: lookupHost, installation: c.Installation,
 	}, nil
 }
 
@@ -284,12 +311,12 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// Capabilities implements provider.Provider. Network is false: pods get the cluster's
-// network, which the provider does not restrict (see docs/sandboxes.md).
-func (p *Provider) Capabilities() provider.Capabilities { return capabilities() }
-
-func capabilities() provider.Capabilities {
-	return provider.Capabilities{Recover: true, Files: true, Signals: true, Isolated: true, Remote: true}
+// Capabilities implements provider.Provider. Network (networking "limited") is enforced
+// with a NetworkPolicy per pod (netpol.go), not for agent-sandbox claims, whose pods the
+// template specifies.
+func (p *Provider) Capabilities() provider.Capabilities {
+	return provider.Capabilities{Recover: true, Files: true, Signals: true, Isolated: true, Remote: true,
+		Network: p.netpol != nil && p.claims == nil}
 }
 
 // Check implements provider.Checker: it lists (at most one of) the namespace's pods, which
@@ -315,6 +342,8 @@ type handle struct {
 	// Container is the pod's container to exec in ("" = the provider's own "sandbox").
 	Claim     string `json:"claim,omitempty"`
 	Container string `json:"container,omitempty"`
+	// NetworkPolicy is the pod's NetworkPolicy (networking "limited"), deleted with it.
+	NetworkPolicy string `json:"network_policy,omitempty"`
 }
 
 func (h handle) container() string { return orDefault(h.Container, containerName) }
@@ -323,8 +352,18 @@ func (h handle) container() string { return orDefault(h.Container, containerName
 const (
 	labelManagedBy = "app.kubernetes.io/managed-by"
 	labelSession   = "hangar.dev/session" // the session ID, when it is a valid label value
-	annotSession   = "hangar.dev/session" // always the exact session ID
-	containerName  = "sandbox"
+	// labelInstallation is Config.Installation (gc.go).
+	labelInstallation = "hangar.dev/installation"
+	annotSession      = "hangar.dev/session" // always the exact session ID
+	containerName     = "sandbox"
+)
+
+// sessionDir and memoryDir are where the runner copies session content (file resources
+// and outputs under /mnt/session, memory stores under /mnt/memory): emptyDir volumes,
+// writable by the pod's user, which the image's /mnt usually is not.
+const (
+	sessionDir = "/mnt/session"
+	memoryDir  = "/mnt/memory"
 )
 
 // Create implements provider.Provider: it creates the session's pod and waits until it
@@ -337,8 +376,12 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 	if spec.SessionID == "" || strings.ContainsAny(spec.SessionID, `/\:`) {
 		return nil, hangar.Errorf(hangar.KindInvalidRequest, "kubernetes sandbox: bad session id %q", spec.SessionID)
 	}
-	if n := spec.Environment.Networking; n != nil && n.Type == "limited" {
-		return nil, hangar.Errorf(hangar.KindInvalidRequest, "the kubernetes provider does not enforce networking \"limited\" yet (pods get the cluster network)")
+	limited := limitedNetworking(spec.Environment.Networking)
+	if limited && p.claims != nil {
+		return nil, hangar.Errorf(hangar.KindInvalidRequest, "the kubernetes provider does not enforce networking \"limited\" for agent-sandbox claims (the sandbox template specifies their pods; give it a NetworkPolicy)")
+	}
+	if limited && p.netpol == nil {
+		return nil, hangar.Errorf(hangar.KindInvalidRequest, "the kubernetes provider cannot enforce networking \"limited\" without a client config for NetworkPolicies")
 	}
 	// spec.EgressSocket is a unix socket of the Hangar host, which a pod on another node
 	// cannot reach: the provider is Remote, so the runner gives the pod's CLI the server's
@@ -366,6 +409,13 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 	if within(h.WorkDir, h.HomeDir) || within(h.HomeDir, h.WorkDir) {
 		return nil, hangar.Errorf(hangar.KindInvalidRequest, "kubernetes sandbox: work dir %q and home %q overlap", h.WorkDir, h.HomeDir)
 	}
+	for _, dir := range []string{h.WorkDir, h.HomeDir} {
+		for _, content := range []string{sessionDir, memoryDir} {
+			if within(dir, content) || within(content, dir) {
+				return nil, hangar.Errorf(hangar.KindInvalidRequest, "kubernetes sandbox: %q overlaps %s, where session content goes", dir, content)
+			}
+		}
+	}
 	if p.claims != nil {
 		// The SandboxTemplate fixes the image and resources; say so rather than ignore them.
 		if set != (Settings{}) {
@@ -378,12 +428,32 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 		}
 		return p.sandbox(h), nil
 	}
+	if limited {
+		pol, err := p.networkPolicy(ctx, h, spec.Environment.Networking)
+		if err != nil {
+			return nil, err
+		}
+		// Before the pod: it never runs without its policy.
+		if err := p.createNetworkPolicy(ctx, pol); err != nil {
+			return nil, fmt.Errorf("create kubernetes sandbox %s: %w", h.Session, err)
+		}
+		h.NetworkPolicy = pol.Name
+	}
 	pod := p.podSpec(h, orDefault(set.Image, p.image), limits, spec.Mounts)
-	if _, err := p.core.Pods(h.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+	created, err := p.core.Pods(h.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		p.deleteNetworkPolicy(context.WithoutCancel(ctx), h)
 		return nil, fmt.Errorf("create kubernetes sandbox %s: %w", h.Session, apiErr(err, "namespace", h.Namespace))
+	}
+	if h.NetworkPolicy != "" {
+		if err := p.ownNetworkPolicy(ctx, h, created); err != nil {
+			// Destroy still deletes it; only a pod deleted behind Hangar's back leaves it.
+			p.log.Warn("kubernetes sandbox: network policy not owned by its pod", "session", h.Session, "policy", h.NetworkPolicy, "err", err)
+		}
 	}
 	if err := p.waitRunning(ctx, h); err != nil {
 		p.deletePod(context.WithoutCancel(ctx), h)
+		p.deleteNetworkPolicy(context.WithoutCancel(ctx), h)
 		return nil, fmt.Errorf("create kubernetes sandbox %s: %w", h.Session, err)
 	}
 	return p.sandbox(h), nil
@@ -488,10 +558,8 @@ func podName(session string) string {
 func (p *Provider) podSpec(h handle, img string, l Limits, mounts []provider.Mount) *corev1.Pod {
 	no, yes := false, true
 	grace := int64(1)
-	labels := map[string]string{labelManagedBy: "hangar"}
-	if validLabelValue(h.Session) {
-		labels[labelSession] = h.Session
-	}
+	labels := p.labels(h)
+	labels[labelPod] = h.Pod
 	c := corev1.Container{
 		Name:  containerName,
 		Image: img,
@@ -501,7 +569,8 @@ func (p *Provider) podSpec(h handle, img string, l Limits, mounts []provider.Mou
 		Env: []corev1.EnvVar{
 			{Name: "HOME", Value: h.HomeDir}, {Name: "USER", Value: "agent"}, {Name: "LANG", Value: "C.UTF-8"},
 		},
-		VolumeMounts: []corev1.VolumeMount{{Name: "workspace", MountPath: h.WorkDir}, {Name: "home", MountPath: h.HomeDir}},
+		VolumeMounts: []corev1.VolumeMount{{Name: "workspace", MountPath: h.WorkDir}, {Name: "home", MountPath: h.HomeDir},
+			{Name: "session", MountPath: sessionDir}, {Name: "memory", MountPath: memoryDir}},
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: &no,
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
@@ -520,6 +589,8 @@ func (p *Provider) podSpec(h handle, img string, l Limits, mounts []provider.Mou
 	vols := []corev1.Volume{
 		{Name: "workspace", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		{Name: "home", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "session", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		{Name: "memory", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 	}
 	for i, m := range mounts {
 		if !p.hostMounts {
@@ -557,6 +628,18 @@ func (p *Provider) podSpec(h handle, img string, l Limits, mounts []provider.Mou
 		pod.Spec.RuntimeClassName = &rc
 	}
 	return pod
+}
+
+// labels are the labels of the objects the provider creates for h.
+func (p *Provider) labels(h handle) map[string]string {
+	labels := map[string]string{labelManagedBy: "hangar"}
+	if validLabelValue(h.Session) {
+		labels[labelSession] = h.Session
+	}
+	if p.installation != "" {
+		labels[labelInstallation] = p.installation
+	}
+	return labels
 }
 
 // validLabelValue reports whether s is a valid label value (63 characters of

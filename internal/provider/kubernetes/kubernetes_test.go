@@ -279,8 +279,10 @@ func TestCreatePod(t *testing.T) {
 		{"no privilege escalation", !*c.SecurityContext.AllowPrivilegeEscalation},
 		{"runtime class", *pod.Spec.RuntimeClassName == "gvisor"},
 		{"restart never", pod.Spec.RestartPolicy == corev1.RestartPolicyNever},
-		{"two emptyDir volumes, host mount skipped", len(pod.Spec.Volumes) == 2 && pod.Spec.Volumes[0].EmptyDir != nil && len(c.VolumeMounts) == 2},
-		{"mount paths", c.VolumeMounts[0].MountPath == "/workspace" && c.VolumeMounts[1].MountPath == "/home/agent"},
+		{"four emptyDir volumes, host mount skipped", len(pod.Spec.Volumes) == 4 && pod.Spec.Volumes[0].EmptyDir != nil && pod.Spec.Volumes[3].EmptyDir != nil && len(c.VolumeMounts) == 4},
+		{"mount paths", c.VolumeMounts[0].MountPath == "/workspace" && c.VolumeMounts[1].MountPath == "/home/agent" &&
+			c.VolumeMounts[2].MountPath == "/mnt/session" && c.VolumeMounts[3].MountPath == "/mnt/memory"},
+		{"pod label for its NetworkPolicy", pod.Labels[labelPod] == pod.Name},
 		{"HOME", c.Env[0].Name == "HOME" && c.Env[0].Value == "/home/agent"},
 	}
 	for _, ch := range checks {
@@ -298,7 +300,7 @@ func TestCreatePod(t *testing.T) {
 	ns, name := sb.(*Sandbox).Pod()
 	obj, _ = tracker.Get(corev1.SchemeGroupVersion.WithResource("pods"), ns, name)
 	pod = obj.(*corev1.Pod)
-	if v := pod.Spec.Volumes[2]; v.HostPath == nil || v.HostPath.Path != "/opt/cli" || !pod.Spec.Containers[0].VolumeMounts[2].ReadOnly {
+	if v := pod.Spec.Volumes[4]; v.HostPath == nil || v.HostPath.Path != "/opt/cli" || !pod.Spec.Containers[0].VolumeMounts[4].ReadOnly {
 		t.Errorf("host mount: %+v", pod.Spec.Volumes)
 	}
 }

@@ -31,7 +31,7 @@ func (s *Sandbox) Handle() provider.Handle { return provider.Handle(s.raw) }
 
 // Capabilities reports the provider's capabilities on the sandbox itself, so engines can
 // tell that paths inside differ from the host's (Isolated).
-func (s *Sandbox) Capabilities() provider.Capabilities { return capabilities() }
+func (s *Sandbox) Capabilities() provider.Capabilities { return s.p.Capabilities() }
 
 // Pod returns the namespace and name of the sandbox's pod.
 func (s *Sandbox) Pod() (namespace, name string) { return s.h.Namespace, s.h.Pod }
@@ -112,15 +112,20 @@ func (s *Sandbox) run(ctx context.Context, stdin []byte, args ...string) (string
 }
 
 // sandboxPath returns the clean absolute path of name inside the sandbox (relative names
-// are under the work dir); it must be in the work dir or home (invalid_request_error).
+// are under the work dir); it must be in the work dir, home, /mnt/session or /mnt/memory
+// (invalid_request_error).
 func (s *Sandbox) sandboxPath(name string) (string, error) {
 	p := name
 	if !path.IsAbs(p) {
 		p = path.Join(s.h.WorkDir, p)
 	}
 	p = path.Clean(p)
-	if (!within(p, s.h.WorkDir) && !within(p, s.h.HomeDir)) || p == s.h.WorkDir || p == s.h.HomeDir {
-		return "", hangar.Errorf(hangar.KindInvalidRequest, "path %q is not a file under the sandbox's work dir %s or home %s", name, s.h.WorkDir, s.h.HomeDir)
+	inside := false
+	for _, dir := range []string{s.h.WorkDir, s.h.HomeDir, sessionDir, memoryDir} {
+		inside = inside || (within(p, dir) && p != dir)
+	}
+	if !inside {
+		return "", hangar.Errorf(hangar.KindInvalidRequest, "path %q is not a file under the sandbox's work dir %s, home %s, %s or %s", name, s.h.WorkDir, s.h.HomeDir, sessionDir, memoryDir)
 	}
 	return p, nil
 }
@@ -213,6 +218,11 @@ func (s *Sandbox) Destroy(ctx context.Context) error {
 		del = s.p.deleteClaim
 	}
 	if err := del(ctx, s.h); err != nil {
+		return fmt.Errorf("destroy kubernetes sandbox %s: %w", s.h.Session, err)
+	}
+	// Owned by the pod, the policy goes with it anyway; deleting it here does not wait
+	// for the garbage collector, and covers a policy whose owner could not be set.
+	if err := s.p.deleteNetworkPolicy(ctx, s.h); err != nil {
 		return fmt.Errorf("destroy kubernetes sandbox %s: %w", s.h.Session, err)
 	}
 	s.destroyed = true

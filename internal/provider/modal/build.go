@@ -33,20 +33,12 @@ func (p *Provider) Build(ctx context.Context, spec provider.BuildSpec) (string, 
 	if log == nil {
 		log = io.Discard
 	}
-	cloud.NoteNetwork(log, spec)
+	cloud.NoteNetwork(log, "modal", spec, false)
 	fail := func(err error) (string, error) { return "", fmt.Errorf("modal build %s: %w", spec.Key, err) }
 	base := pickS(set.Image, p.cfg.Image)
-	cmds := []string{"FROM " + base}
-	for _, s := range cloud.InstallSteps(spec.Packages) {
-		cmds = append(cmds, "RUN "+s.Line())
-	}
-	appID, err := p.app(ctx)
+	resp, err := p.getOrCreate(ctx, base, spec)
 	if err != nil {
 		return fail(err)
-	}
-	resp, err := p.api.ImageGetOrCreate(ctx, &modalpb.ImageGetOrCreateRequest{AppId: appID, Image: &modalpb.Image{DockerfileCommands: cmds}})
-	if err != nil {
-		return fail(grpcError("image get or create", err))
 	}
 	result := resp.Result
 	if result != nil && result.Status == modalpb.GenericResult_GENERIC_STATUS_SUCCESS {
@@ -68,6 +60,40 @@ func (p *Provider) Build(ctx context.Context, spec provider.BuildSpec) (string, 
 	}
 	fmt.Fprintf(log, "==> image %s built\n", resp.ImageId)
 	return resp.ImageId, nil
+}
+
+// getOrCreate asks Modal for the image of spec's installer steps over base (FROM, then
+// RUN lines).
+func (p *Provider) getOrCreate(ctx context.Context, base string, spec provider.BuildSpec) (*modalpb.ImageGetOrCreateResponse, error) {
+	cmds := []string{"FROM " + base}
+	for _, s := range cloud.InstallSteps(spec.Packages) {
+		cmds = append(cmds, "RUN "+s.Line())
+	}
+	appID, err := p.app(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.api.ImageGetOrCreate(ctx, &modalpb.ImageGetOrCreateRequest{AppId: appID, Image: &modalpb.Image{DockerfileCommands: cmds}})
+	if err != nil {
+		return nil, grpcError("image get or create", err)
+	}
+	return resp, nil
+}
+
+// LayerExists implements provider.LayerChecker. The pinned API has no lookup by image ID,
+// but ImageGetOrCreate is content-addressed: the layer exists when the same definition
+// still names it with a successful build. When Modal lost it, this call starts its
+// rebuild, which the following Build joins.
+func (p *Provider) LayerExists(ctx context.Context, spec provider.BuildSpec, layer string) (bool, error) {
+	var set Settings
+	if err := decodeStrict(spec.Environment.Sandbox, &set); err != nil {
+		return false, nil // settings this provider no longer accepts: Build says why
+	}
+	resp, err := p.getOrCreate(ctx, pickS(set.Image, p.cfg.Image), spec)
+	if err != nil {
+		return false, fmt.Errorf("modal: confirm image %s: %w", layer, err)
+	}
+	return resp.ImageId == layer && resp.Result != nil && resp.Result.Status == modalpb.GenericResult_GENERIC_STATUS_SUCCESS, nil
 }
 
 // joinImage follows an image build, writing its task logs to log, until it has a result.
@@ -99,4 +125,7 @@ func (p *Provider) joinImage(ctx context.Context, id string, log io.Writer) (*mo
 	}
 }
 
-var _ provider.Builder = (*Provider)(nil)
+var (
+	_ provider.Builder      = (*Provider)(nil)
+	_ provider.LayerChecker = (*Provider)(nil)
+)

@@ -173,7 +173,9 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.San
 	if err != nil {
 		return nil, err
 	}
-	if def.ImageId, err = p.image(ctx, appID, pickS(set.Image, p.cfg.Image)); err != nil {
+	if spec.Layer != "" { // the environment's build (build.go): its image
+		def.ImageId = spec.Layer
+	} else if def.ImageId, err = p.image(ctx, appID, pickS(set.Image, p.cfg.Image)); err != nil {
 		return nil, err
 	}
 	resp, err := p.api.SandboxCreate(ctx, &modalpb.SandboxCreateRequest{AppId: appID, Definition: def, EnvironmentName: p.cfg.Environment})

@@ -27,6 +27,12 @@ type Sandbox struct {
 
 func (s *Sandbox) Handle() provider.Handle { return s.h.Encode() }
 
+// Capabilities reports the provider's capabilities on the sandbox, so that engines see it
+// as Isolated (engine.Isolated) and start their CLI at its path inside the image (the
+// engine's mount target, e.g. /opt/hangar/engines/claude), which the image must bring:
+// the host path a non-isolated sandbox would use does not exist on Modal.
+func (s *Sandbox) Capabilities() provider.Capabilities { return s.p.Capabilities() }
+
 // waitTask finds the sandbox's task (its container), waiting for it to be scheduled and
 // started when wait is set. A sandbox whose task has ended is not_found: it cannot run
 // commands any more.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/hangar-dev/hangar"
 	"github.com/hangar-dev/hangar/internal/provider"
@@ -39,7 +40,13 @@ func (p *Provider) Build(ctx context.Context, spec provider.BuildSpec) (string, 
 	if log == nil {
 		log = io.Discard
 	}
-	cloud.NoteNetwork(log, spec)
+	// The build sandbox gets the environment's networking: limited is enforced by
+	// Vercel's network policy, with the package registries allowed too.
+	var buildEnv hangar.EnvironmentConfig
+	if limited, hosts := cloud.Limited(spec.Environment); limited {
+		buildEnv.Networking = &hangar.Networking{Type: "limited", AllowedHosts: append(slices.Clone(hosts), cloud.BuildHosts()...)}
+	}
+	cloud.NoteNetwork(log, "vercel", spec, true)
 	p.mu.Lock()
 	known := p.layers[spec.Key]
 	p.mu.Unlock()
@@ -56,7 +63,7 @@ func (p *Provider) Build(ctx context.Context, spec provider.BuildSpec) (string, 
 		fmt.Fprintf(log, "==> snapshot %s is gone; building again\n", known)
 	}
 	fmt.Fprintf(log, "==> building a snapshot of the %s runtime: %s\n", p.cfg.Runtime, provider.Describe(spec.Packages))
-	sb, err := p.Create(ctx, provider.Spec{})
+	sb, err := p.Create(ctx, provider.Spec{Environment: buildEnv})
 	if err != nil {
 		return "", fmt.Errorf("vercel build %s: create the build sandbox: %w", spec.Key, err)
 	}

@@ -33,6 +33,12 @@ type fakeVercel struct {
 	mu        sync.Mutex
 	sandboxes map[string]*fakeSandbox
 	created   []map[string]any
+
+	// The runtime image, for environment builds: image prepares a new sandbox's files
+	// (nil: none) and path is the PATH of commands that bring none ("": the box's).
+	image     func(*cloudtest.Box) error
+	path      string
+	snapshots map[string]string // snapshot ID → its copy of the sandbox's files
 }
 
 type fakeSandbox struct {
@@ -67,7 +73,7 @@ func (c *fakeCmd) add(line map[string]string, done bool, code int) {
 }
 
 func newFakeVercel(t *testing.T) *fakeVercel {
-	f := &fakeVercel{token: "vercel_test_token", team: "team_test", dir: t.TempDir(), sandboxes: map[string]*fakeSandbox{}}
+	f := &fakeVercel{token: "vercel_test_token", team: "team_test", dir: t.TempDir(), sandboxes: map[string]*fakeSandbox{}, snapshots: map[string]string{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
 		f.srv.Close()
@@ -131,13 +137,27 @@ func (f *fakeVercel) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"sandboxes": []any{}, "pagination": map[string]any{"count": 0, "next": nil, "prev": nil}})
 		return
 	}
+	if len(parts) == 4 && parts[2] == "snapshots" && r.Method == http.MethodGet {
+		f.serveSnapshot(w, parts[3])
+		return
+	}
+	if len(parts) == 4 && parts[2] == "snapshots" && r.Method == http.MethodDelete {
+		f.serveSnapshot(w, parts[3])
+		f.dropSnapshot(parts[3])
+		return
+	}
 	if len(parts) == 2 && r.Method == http.MethodPost {
 		var body map[string]any
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body["projectId"] == nil {
 			apiError(w, http.StatusBadRequest, "bad_request", "projectId is required")
 			return
 		}
-		box, err := cloudtest.NewBox(f.dir)
+		box, err := f.newBox(body)
+		var notFound *snapshotNotFound
+		if errors.As(err, &notFound) {
+			apiError(w, http.StatusNotFound, "not_found", err.Error())
+			return
+		}
 		if err != nil {
 			apiError(w, http.StatusInternalServerError, "internal", err.Error())
 			return
@@ -176,6 +196,8 @@ func (f *fakeVercel) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case rest == "snapshot" && r.Method == http.MethodPost:
+		f.snapshot(w, sb)
 	case rest == "cmd" && r.Method == http.MethodPost:
 		var req struct {
 			Command string            `json:"command"`
@@ -186,6 +208,12 @@ func (f *fakeVercel) serve(w http.ResponseWriter, r *http.Request) {
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Command == "" {
 			apiError(w, http.StatusBadRequest, "bad_request", "command is required")
 			return
+		}
+		if _, ok := req.Env["PATH"]; !ok && f.path != "" {
+			if req.Env == nil {
+				req.Env = map[string]string{}
+			}
+			req.Env["PATH"] = f.path
 		}
 		cmd, err := sb.box.StartIn(append([]string{req.Command}, req.Args...), req.Cwd, req.Env)
 		if err != nil {
@@ -336,4 +364,81 @@ func extract(box *cloudtest.Box, cwd string, body io.Reader) error {
 			return err
 		}
 	}
+}
+
+// Snapshots (environment builds), as the Vercel Sandbox API documents them: POST
+// /v1/sandboxes/{id}/snapshot captures a running sandbox's filesystem and stops the
+// sandbox; GET /v1/sandboxes/snapshots/{id} describes one; POST /v1/sandboxes with
+// source {type: "snapshot", snapshotId} starts a sandbox from it.
+
+type snapshotNotFound struct{ id string }
+
+func (e *snapshotNotFound) Error() string { return "Snapshot " + e.id + " not found" }
+
+// newBox makes a sandbox's files: a copy of the source snapshot, or the runtime image.
+// Called with f.mu unlocked.
+func (f *fakeVercel) newBox(body map[string]any) (*cloudtest.Box, error) {
+	if src, ok := body["source"].(map[string]any); ok && src["type"] == "snapshot" {
+		id, _ := src["snapshotId"].(string)
+		f.mu.Lock()
+		dir := f.snapshots[id]
+		f.mu.Unlock()
+		if dir == "" {
+			return nil, &snapshotNotFound{id}
+		}
+		return cloudtest.NewBoxFrom(f.dir, dir)
+	}
+	box, err := cloudtest.NewBox(f.dir)
+	if err == nil && f.image != nil {
+		err = f.image(box)
+	}
+	return box, err
+}
+
+func snapshotJSON(id, sandboxID string) map[string]any {
+	now := time.Now().UnixMilli()
+	return map[string]any{"id": id, "sourceSandboxId": sandboxID, "region": "iad1", "status": "created", "sizeBytes": 4096,
+		"createdAt": now, "updatedAt": now, "expiresAt": now + 30*24*3600*1000}
+}
+
+// snapshot is POST /v1/sandboxes/{id}/snapshot; f.mu is held.
+func (f *fakeVercel) snapshot(w http.ResponseWriter, sb *fakeSandbox) {
+	sb.box.KillAll()
+	dir, err := cloudtest.SnapshotDir(f.dir)
+	if err == nil {
+		err = cloudtest.CopyRoot(dir, sb.box.Root)
+	}
+	if err != nil {
+		apiError(w, http.StatusInternalServerError, "internal", err.Error())
+		return
+	}
+	id := "snap_" + randHex(8)
+	f.snapshots[id] = dir
+	sb.status = "stopped"
+	writeJSON(w, http.StatusOK, map[string]any{"snapshot": snapshotJSON(id, sb.id), "sandbox": sb.json()})
+}
+
+func (f *fakeVercel) serveSnapshot(w http.ResponseWriter, id string) {
+	f.mu.Lock()
+	dir := f.snapshots[id]
+	f.mu.Unlock()
+	if dir == "" {
+		apiError(w, http.StatusNotFound, "not_found", "Snapshot not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"snapshot": snapshotJSON(id, "")})
+}
+
+// dropSnapshot forgets a snapshot, as when it expires.
+func (f *fakeVercel) dropSnapshot(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.snapshots, id)
+}
+
+// withStubs makes the fake's runtime image carry the stub package managers.
+func (f *fakeVercel) withStubs() *fakeVercel {
+	f.image = cloudtest.InstallStubs
+	f.path = cloudtest.StubPath
+	return f
 }

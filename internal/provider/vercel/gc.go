@@ -3,16 +3,19 @@ package vercel
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/hangar-dev/hangar"
+	"github.com/hangar-dev/hangar/internal/provider"
 )
 
 // Garbage collection of built snapshots (internal/envbuild.LayerCollector;
-// docs/sandboxes.md "Environment builds"). Vercel snapshots carry no name, so only the
-// snapshots this server process built (the layers map) are known; older ones expire on
-// Vercel's schedule.
+// docs/sandboxes.md "Environment builds"). Vercel snapshots carry no name, so the known
+// snapshots are those this process built or confirmed (LayerExists: the server's build
+// records keep the key → snapshot mapping across restarts); others expire on Vercel's
+// schedule.
 
-// BuiltLayers returns the keys of the snapshots built by this process.
+// BuiltLayers returns the keys of the snapshots built or confirmed by this process.
 func (p *Provider) BuiltLayers(ctx context.Context) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -43,3 +46,25 @@ func (p *Provider) RemoveLayer(ctx context.Context, key string) error {
 	p.mu.Unlock()
 	return nil
 }
+
+// LayerExists implements provider.LayerChecker: the snapshot layer is "created" (not
+// deleted, failed or expired). A confirmed one is remembered as spec.Key's, as if built
+// here, so Build reuses it and RemoveLayer can delete it.
+func (p *Provider) LayerExists(ctx context.Context, spec provider.BuildSpec, layer string) (bool, error) {
+	var resp snapshotResponse
+	err := p.api.JSON(ctx, http.MethodGet, "/v1/sandboxes/snapshots/"+url.PathEscape(layer), nil, nil, &resp)
+	if hangar.IsKind(err, hangar.KindNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if resp.Snapshot.Status != "created" {
+		return false, nil
+	}
+	p.mu.Lock()
+	p.layers[spec.Key] = layer
+	p.mu.Unlock()
+	return true, nil
+}
+
+var _ provider.LayerChecker = (*Provider)(nil)

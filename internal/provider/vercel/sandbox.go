@@ -32,6 +32,11 @@ type Sandbox struct {
 
 func (s *Sandbox) Handle() provider.Handle { return s.h.Encode() }
 
+// Capabilities reports the provider's capabilities on the sandbox, so that engines see it
+// as Isolated (engine.Isolated) and start their CLI at its path inside the image (the
+// engine's mount target, e.g. /opt/hangar/engines/claude), which the image must bring.
+func (s *Sandbox) Capabilities() provider.Capabilities { return s.p.Capabilities() }
+
 func (s *Sandbox) path(suffix string) string { return "/v1/sandboxes/" + s.h.ID + suffix }
 
 // waitRunning polls until the sandbox runs; stopped, failed and aborted sandboxes are

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hangar-dev/hangar"
@@ -52,6 +53,9 @@ type Provider struct {
 	cfg   Config
 	token hangar.Secret
 	api   *cloud.Client
+
+	mu     sync.Mutex
+	layers map[string]string // build key → snapshot ID (build.go)
 }
 
 // New is the provider factory.
@@ -97,7 +101,7 @@ func NewProvider(cfg Config) (*Provider, error) {
 	if cfg.TeamID != "" {
 		api.Query = url.Values{"teamId": {cfg.TeamID}}
 	}
-	return &Provider{cfg: cfg, token: token, api: api}, nil
+	return &Provider{cfg: cfg, token: token, api: api, layers: map[string]string{}}, nil
 }
 
 // Capabilities: output streams, signals and a network policy; Recover reattaches while
@@ -154,6 +158,10 @@ func policy(env hangar.EnvironmentConfig) *networkPolicy {
 // Create starts a sandbox, waits until it runs and prepares the session's directories.
 func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.Sandbox, error) {
 	body := map[string]any{"projectId": p.cfg.ProjectID, "runtime": p.cfg.Runtime, "timeout": p.cfg.TimeoutMS}
+	if spec.Layer != "" { // the environment's build (build.go): its snapshot has the runtime
+		delete(body, "runtime")
+		body["source"] = map[string]string{"type": "snapshot", "snapshotId": spec.Layer}
+	}
 	if p.cfg.VCPUs > 0 {
 		body["resources"] = map[string]int{"vcpus": p.cfg.VCPUs}
 	}

@@ -1232,6 +1232,7 @@ func (x *ImageJoinStreamingRequest) GetIncludeLogsForFinished() bool {
 type ImageJoinStreamingResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Result        *GenericResult         `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	TaskLogs      []*TaskLogs            `protobuf:"bytes,2,rep,name=task_logs,json=taskLogs,proto3" json:"task_logs,omitempty"` // the build's output (environment builds)
 	EntryId       string                 `protobuf:"bytes,3,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
 	Eof           bool                   `protobuf:"varint,4,opt,name=eof,proto3" json:"eof,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1271,6 +1272,13 @@ func (*ImageJoinStreamingResponse) Descriptor() ([]byte, []int) {
 func (x *ImageJoinStreamingResponse) GetResult() *GenericResult {
 	if x != nil {
 		return x.Result
+	}
+	return nil
+}
+
+func (x *ImageJoinStreamingResponse) GetTaskLogs() []*TaskLogs {
+	if x != nil {
+		return x.TaskLogs
 	}
 	return nil
 }
@@ -1626,6 +1634,59 @@ func (x *RuntimeOutputMessage) GetMessageBytes() []byte {
 	return nil
 }
 
+// Of TaskLogs, only the output text and its stream: image build logs.
+type TaskLogs struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Data           string                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	FileDescriptor FileDescriptor         `protobuf:"varint,8,opt,name=file_descriptor,json=fileDescriptor,proto3,enum=modal.client.FileDescriptor" json:"file_descriptor,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *TaskLogs) Reset() {
+	*x = TaskLogs{}
+	mi := &file_modalpb_api_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskLogs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskLogs) ProtoMessage() {}
+
+func (x *TaskLogs) ProtoReflect() protoreflect.Message {
+	mi := &file_modalpb_api_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskLogs.ProtoReflect.Descriptor instead.
+func (*TaskLogs) Descriptor() ([]byte, []int) {
+	return file_modalpb_api_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *TaskLogs) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
+func (x *TaskLogs) GetFileDescriptor() FileDescriptor {
+	if x != nil {
+		return x.FileDescriptor
+	}
+	return FileDescriptor_FILE_DESCRIPTOR_UNSPECIFIED
+}
+
 type Sandbox struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	EntrypointArgs []string               `protobuf:"bytes,1,rep,name=entrypoint_args,json=entrypointArgs,proto3" json:"entrypoint_args,omitempty"`
@@ -1640,7 +1701,7 @@ type Sandbox struct {
 
 func (x *Sandbox) Reset() {
 	*x = Sandbox{}
-	mi := &file_modalpb_api_proto_msgTypes[21]
+	mi := &file_modalpb_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1713,7 @@ func (x *Sandbox) String() string {
 func (*Sandbox) ProtoMessage() {}
 
 func (x *Sandbox) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[21]
+	mi := &file_modalpb_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1726,7 @@ func (x *Sandbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sandbox.ProtoReflect.Descriptor instead.
 func (*Sandbox) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{21}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Sandbox) GetEntrypointArgs() []string {
@@ -1721,7 +1782,7 @@ type SandboxCreateRequest struct {
 
 func (x *SandboxCreateRequest) Reset() {
 	*x = SandboxCreateRequest{}
-	mi := &file_modalpb_api_proto_msgTypes[22]
+	mi := &file_modalpb_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1794,7 @@ func (x *SandboxCreateRequest) String() string {
 func (*SandboxCreateRequest) ProtoMessage() {}
 
 func (x *SandboxCreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[22]
+	mi := &file_modalpb_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +1807,7 @@ func (x *SandboxCreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxCreateRequest.ProtoReflect.Descriptor instead.
 func (*SandboxCreateRequest) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{22}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SandboxCreateRequest) GetAppId() string {
@@ -1779,7 +1840,7 @@ type SandboxCreateResponse struct {
 
 func (x *SandboxCreateResponse) Reset() {
 	*x = SandboxCreateResponse{}
-	mi := &file_modalpb_api_proto_msgTypes[23]
+	mi := &file_modalpb_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +1852,7 @@ func (x *SandboxCreateResponse) String() string {
 func (*SandboxCreateResponse) ProtoMessage() {}
 
 func (x *SandboxCreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[23]
+	mi := &file_modalpb_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +1865,7 @@ func (x *SandboxCreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxCreateResponse.ProtoReflect.Descriptor instead.
 func (*SandboxCreateResponse) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{23}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SandboxCreateResponse) GetSandboxId() string {
@@ -1825,7 +1886,7 @@ type SandboxGetTaskIdRequest struct {
 
 func (x *SandboxGetTaskIdRequest) Reset() {
 	*x = SandboxGetTaskIdRequest{}
-	mi := &file_modalpb_api_proto_msgTypes[24]
+	mi := &file_modalpb_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +1898,7 @@ func (x *SandboxGetTaskIdRequest) String() string {
 func (*SandboxGetTaskIdRequest) ProtoMessage() {}
 
 func (x *SandboxGetTaskIdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[24]
+	mi := &file_modalpb_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +1911,7 @@ func (x *SandboxGetTaskIdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxGetTaskIdRequest.ProtoReflect.Descriptor instead.
 func (*SandboxGetTaskIdRequest) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{24}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SandboxGetTaskIdRequest) GetSandboxId() string {
@@ -1884,7 +1945,7 @@ type SandboxGetTaskIdResponse struct {
 
 func (x *SandboxGetTaskIdResponse) Reset() {
 	*x = SandboxGetTaskIdResponse{}
-	mi := &file_modalpb_api_proto_msgTypes[25]
+	mi := &file_modalpb_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1896,7 +1957,7 @@ func (x *SandboxGetTaskIdResponse) String() string {
 func (*SandboxGetTaskIdResponse) ProtoMessage() {}
 
 func (x *SandboxGetTaskIdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[25]
+	mi := &file_modalpb_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1909,7 +1970,7 @@ func (x *SandboxGetTaskIdResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxGetTaskIdResponse.ProtoReflect.Descriptor instead.
 func (*SandboxGetTaskIdResponse) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{25}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SandboxGetTaskIdResponse) GetTaskId() string {
@@ -1938,7 +1999,7 @@ type SandboxInfo struct {
 
 func (x *SandboxInfo) Reset() {
 	*x = SandboxInfo{}
-	mi := &file_modalpb_api_proto_msgTypes[26]
+	mi := &file_modalpb_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2011,7 @@ func (x *SandboxInfo) String() string {
 func (*SandboxInfo) ProtoMessage() {}
 
 func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[26]
+	mi := &file_modalpb_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2024,7 @@ func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxInfo.ProtoReflect.Descriptor instead.
 func (*SandboxInfo) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{26}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SandboxInfo) GetId() string {
@@ -2007,7 +2068,7 @@ type SandboxListRequest struct {
 
 func (x *SandboxListRequest) Reset() {
 	*x = SandboxListRequest{}
-	mi := &file_modalpb_api_proto_msgTypes[27]
+	mi := &file_modalpb_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2080,7 @@ func (x *SandboxListRequest) String() string {
 func (*SandboxListRequest) ProtoMessage() {}
 
 func (x *SandboxListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[27]
+	mi := &file_modalpb_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2093,7 @@ func (x *SandboxListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxListRequest.ProtoReflect.Descriptor instead.
 func (*SandboxListRequest) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{27}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SandboxListRequest) GetAppId() string {
@@ -2079,7 +2140,7 @@ type SandboxListResponse struct {
 
 func (x *SandboxListResponse) Reset() {
 	*x = SandboxListResponse{}
-	mi := &file_modalpb_api_proto_msgTypes[28]
+	mi := &file_modalpb_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2152,7 @@ func (x *SandboxListResponse) String() string {
 func (*SandboxListResponse) ProtoMessage() {}
 
 func (x *SandboxListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[28]
+	mi := &file_modalpb_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2165,7 @@ func (x *SandboxListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxListResponse.ProtoReflect.Descriptor instead.
 func (*SandboxListResponse) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{28}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SandboxListResponse) GetSandboxes() []*SandboxInfo {
@@ -2124,7 +2185,7 @@ type SandboxTag struct {
 
 func (x *SandboxTag) Reset() {
 	*x = SandboxTag{}
-	mi := &file_modalpb_api_proto_msgTypes[29]
+	mi := &file_modalpb_api_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2197,7 @@ func (x *SandboxTag) String() string {
 func (*SandboxTag) ProtoMessage() {}
 
 func (x *SandboxTag) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[29]
+	mi := &file_modalpb_api_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2210,7 @@ func (x *SandboxTag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxTag.ProtoReflect.Descriptor instead.
 func (*SandboxTag) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{29}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SandboxTag) GetTagName() string {
@@ -2177,7 +2238,7 @@ type SandboxTagsSetRequest struct {
 
 func (x *SandboxTagsSetRequest) Reset() {
 	*x = SandboxTagsSetRequest{}
-	mi := &file_modalpb_api_proto_msgTypes[30]
+	mi := &file_modalpb_api_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2189,7 +2250,7 @@ func (x *SandboxTagsSetRequest) String() string {
 func (*SandboxTagsSetRequest) ProtoMessage() {}
 
 func (x *SandboxTagsSetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[30]
+	mi := &file_modalpb_api_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2202,7 +2263,7 @@ func (x *SandboxTagsSetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxTagsSetRequest.ProtoReflect.Descriptor instead.
 func (*SandboxTagsSetRequest) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{30}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SandboxTagsSetRequest) GetEnvironmentName() string {
@@ -2235,7 +2296,7 @@ type SandboxTerminateRequest struct {
 
 func (x *SandboxTerminateRequest) Reset() {
 	*x = SandboxTerminateRequest{}
-	mi := &file_modalpb_api_proto_msgTypes[31]
+	mi := &file_modalpb_api_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2308,7 @@ func (x *SandboxTerminateRequest) String() string {
 func (*SandboxTerminateRequest) ProtoMessage() {}
 
 func (x *SandboxTerminateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[31]
+	mi := &file_modalpb_api_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2321,7 @@ func (x *SandboxTerminateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxTerminateRequest.ProtoReflect.Descriptor instead.
 func (*SandboxTerminateRequest) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{31}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SandboxTerminateRequest) GetSandboxId() string {
@@ -2279,7 +2340,7 @@ type SandboxTerminateResponse struct {
 
 func (x *SandboxTerminateResponse) Reset() {
 	*x = SandboxTerminateResponse{}
-	mi := &file_modalpb_api_proto_msgTypes[32]
+	mi := &file_modalpb_api_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2352,7 @@ func (x *SandboxTerminateResponse) String() string {
 func (*SandboxTerminateResponse) ProtoMessage() {}
 
 func (x *SandboxTerminateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[32]
+	mi := &file_modalpb_api_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2365,7 @@ func (x *SandboxTerminateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxTerminateResponse.ProtoReflect.Descriptor instead.
 func (*SandboxTerminateResponse) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{32}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SandboxTerminateResponse) GetExistingResult() *GenericResult {
@@ -2324,7 +2385,7 @@ type SandboxWaitRequest struct {
 
 func (x *SandboxWaitRequest) Reset() {
 	*x = SandboxWaitRequest{}
-	mi := &file_modalpb_api_proto_msgTypes[33]
+	mi := &file_modalpb_api_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2397,7 @@ func (x *SandboxWaitRequest) String() string {
 func (*SandboxWaitRequest) ProtoMessage() {}
 
 func (x *SandboxWaitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[33]
+	mi := &file_modalpb_api_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2410,7 @@ func (x *SandboxWaitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxWaitRequest.ProtoReflect.Descriptor instead.
 func (*SandboxWaitRequest) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{33}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SandboxWaitRequest) GetSandboxId() string {
@@ -2375,7 +2436,7 @@ type SandboxWaitResponse struct {
 
 func (x *SandboxWaitResponse) Reset() {
 	*x = SandboxWaitResponse{}
-	mi := &file_modalpb_api_proto_msgTypes[34]
+	mi := &file_modalpb_api_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2448,7 @@ func (x *SandboxWaitResponse) String() string {
 func (*SandboxWaitResponse) ProtoMessage() {}
 
 func (x *SandboxWaitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[34]
+	mi := &file_modalpb_api_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2461,7 @@ func (x *SandboxWaitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxWaitResponse.ProtoReflect.Descriptor instead.
 func (*SandboxWaitResponse) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{34}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SandboxWaitResponse) GetResult() *GenericResult {
@@ -2422,7 +2483,7 @@ type TaskInfo struct {
 
 func (x *TaskInfo) Reset() {
 	*x = TaskInfo{}
-	mi := &file_modalpb_api_proto_msgTypes[35]
+	mi := &file_modalpb_api_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2495,7 @@ func (x *TaskInfo) String() string {
 func (*TaskInfo) ProtoMessage() {}
 
 func (x *TaskInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_modalpb_api_proto_msgTypes[35]
+	mi := &file_modalpb_api_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2508,7 @@ func (x *TaskInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskInfo.ProtoReflect.Descriptor instead.
 func (*TaskInfo) Descriptor() ([]byte, []int) {
-	return file_modalpb_api_proto_rawDescGZIP(), []int{35}
+	return file_modalpb_api_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TaskInfo) GetId() string {
@@ -2548,9 +2609,10 @@ const file_modalpb_api_proto_rawDesc = "" +
 	"\bimage_id\x18\x01 \x01(\tR\aimageId\x12\x18\n" +
 	"\atimeout\x18\x02 \x01(\x02R\atimeout\x12\"\n" +
 	"\rlast_entry_id\x18\x03 \x01(\tR\vlastEntryId\x129\n" +
-	"\x19include_logs_for_finished\x18\x04 \x01(\bR\x16includeLogsForFinished\"~\n" +
+	"\x19include_logs_for_finished\x18\x04 \x01(\bR\x16includeLogsForFinished\"\xb3\x01\n" +
 	"\x1aImageJoinStreamingResponse\x123\n" +
-	"\x06result\x18\x01 \x01(\v2\x1b.modal.client.GenericResultR\x06result\x12\x19\n" +
+	"\x06result\x18\x01 \x01(\v2\x1b.modal.client.GenericResultR\x06result\x123\n" +
+	"\ttask_logs\x18\x02 \x03(\v2\x16.modal.client.TaskLogsR\btaskLogs\x12\x19\n" +
 	"\bentry_id\x18\x03 \x01(\tR\aentryId\x12\x10\n" +
 	"\x03eof\x18\x04 \x01(\bR\x03eof\"\x80\x01\n" +
 	"\x13ImageRegistryConfig\x12L\n" +
@@ -2581,7 +2643,10 @@ const file_modalpb_api_proto_rawDesc = "" +
 	"\x14RuntimeOutputMessage\x12E\n" +
 	"\x0ffile_descriptor\x18\x01 \x01(\x0e2\x1c.modal.client.FileDescriptorR\x0efileDescriptor\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12#\n" +
-	"\rmessage_bytes\x18\x03 \x01(\fR\fmessageBytes\"\x90\x02\n" +
+	"\rmessage_bytes\x18\x03 \x01(\fR\fmessageBytes\"e\n" +
+	"\bTaskLogs\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\tR\x04data\x12E\n" +
+	"\x0ffile_descriptor\x18\b \x01(\x0e2\x1c.modal.client.FileDescriptorR\x0efileDescriptor\"\x90\x02\n" +
 	"\aSandbox\x12'\n" +
 	"\x0fentrypoint_args\x18\x01 \x03(\tR\x0eentrypointArgs\x12\x19\n" +
 	"\bimage_id\x18\x03 \x01(\tR\aimageId\x125\n" +
@@ -2715,7 +2780,7 @@ func file_modalpb_api_proto_rawDescGZIP() []byte {
 }
 
 var file_modalpb_api_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_modalpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_modalpb_api_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_modalpb_api_proto_goTypes = []any{
 	(ClientType)(0),                       // 0: modal.client.ClientType
 	(ExecOutputOption)(0),                 // 1: modal.client.ExecOutputOption
@@ -2745,22 +2810,23 @@ var file_modalpb_api_proto_goTypes = []any{
 	(*RuntimeInputMessage)(nil),           // 25: modal.client.RuntimeInputMessage
 	(*RuntimeOutputBatch)(nil),            // 26: modal.client.RuntimeOutputBatch
 	(*RuntimeOutputMessage)(nil),          // 27: modal.client.RuntimeOutputMessage
-	(*Sandbox)(nil),                       // 28: modal.client.Sandbox
-	(*SandboxCreateRequest)(nil),          // 29: modal.client.SandboxCreateRequest
-	(*SandboxCreateResponse)(nil),         // 30: modal.client.SandboxCreateResponse
-	(*SandboxGetTaskIdRequest)(nil),       // 31: modal.client.SandboxGetTaskIdRequest
-	(*SandboxGetTaskIdResponse)(nil),      // 32: modal.client.SandboxGetTaskIdResponse
-	(*SandboxInfo)(nil),                   // 33: modal.client.SandboxInfo
-	(*SandboxListRequest)(nil),            // 34: modal.client.SandboxListRequest
-	(*SandboxListResponse)(nil),           // 35: modal.client.SandboxListResponse
-	(*SandboxTag)(nil),                    // 36: modal.client.SandboxTag
-	(*SandboxTagsSetRequest)(nil),         // 37: modal.client.SandboxTagsSetRequest
-	(*SandboxTerminateRequest)(nil),       // 38: modal.client.SandboxTerminateRequest
-	(*SandboxTerminateResponse)(nil),      // 39: modal.client.SandboxTerminateResponse
-	(*SandboxWaitRequest)(nil),            // 40: modal.client.SandboxWaitRequest
-	(*SandboxWaitResponse)(nil),           // 41: modal.client.SandboxWaitResponse
-	(*TaskInfo)(nil),                      // 42: modal.client.TaskInfo
-	(*emptypb.Empty)(nil),                 // 43: google.protobuf.Empty
+	(*TaskLogs)(nil),                      // 28: modal.client.TaskLogs
+	(*Sandbox)(nil),                       // 29: modal.client.Sandbox
+	(*SandboxCreateRequest)(nil),          // 30: modal.client.SandboxCreateRequest
+	(*SandboxCreateResponse)(nil),         // 31: modal.client.SandboxCreateResponse
+	(*SandboxGetTaskIdRequest)(nil),       // 32: modal.client.SandboxGetTaskIdRequest
+	(*SandboxGetTaskIdResponse)(nil),      // 33: modal.client.SandboxGetTaskIdResponse
+	(*SandboxInfo)(nil),                   // 34: modal.client.SandboxInfo
+	(*SandboxListRequest)(nil),            // 35: modal.client.SandboxListRequest
+	(*SandboxListResponse)(nil),           // 36: modal.client.SandboxListResponse
+	(*SandboxTag)(nil),                    // 37: modal.client.SandboxTag
+	(*SandboxTagsSetRequest)(nil),         // 38: modal.client.SandboxTagsSetRequest
+	(*SandboxTerminateRequest)(nil),       // 39: modal.client.SandboxTerminateRequest
+	(*SandboxTerminateResponse)(nil),      // 40: modal.client.SandboxTerminateResponse
+	(*SandboxWaitRequest)(nil),            // 41: modal.client.SandboxWaitRequest
+	(*SandboxWaitResponse)(nil),           // 42: modal.client.SandboxWaitResponse
+	(*TaskInfo)(nil),                      // 43: modal.client.TaskInfo
+	(*emptypb.Empty)(nil),                 // 44: google.protobuf.Empty
 }
 var file_modalpb_api_proto_depIdxs = []int32{
 	3,  // 0: modal.client.AppGetOrCreateRequest.object_creation_type:type_name -> modal.client.ObjectCreationType
@@ -2773,54 +2839,56 @@ var file_modalpb_api_proto_depIdxs = []int32{
 	17, // 7: modal.client.ImageGetOrCreateRequest.image:type_name -> modal.client.Image
 	16, // 8: modal.client.ImageGetOrCreateResponse.result:type_name -> modal.client.GenericResult
 	16, // 9: modal.client.ImageJoinStreamingResponse.result:type_name -> modal.client.GenericResult
-	4,  // 10: modal.client.ImageRegistryConfig.registry_auth_type:type_name -> modal.client.RegistryAuthType
-	6,  // 11: modal.client.NetworkAccess.network_access_type:type_name -> modal.client.NetworkAccess.NetworkAccessType
-	27, // 12: modal.client.RuntimeOutputBatch.items:type_name -> modal.client.RuntimeOutputMessage
-	2,  // 13: modal.client.RuntimeOutputMessage.file_descriptor:type_name -> modal.client.FileDescriptor
-	24, // 14: modal.client.Sandbox.resources:type_name -> modal.client.Resources
-	23, // 15: modal.client.Sandbox.network_access:type_name -> modal.client.NetworkAccess
-	28, // 16: modal.client.SandboxCreateRequest.definition:type_name -> modal.client.Sandbox
-	16, // 17: modal.client.SandboxGetTaskIdResponse.task_result:type_name -> modal.client.GenericResult
-	42, // 18: modal.client.SandboxInfo.task_info:type_name -> modal.client.TaskInfo
-	36, // 19: modal.client.SandboxListRequest.tags:type_name -> modal.client.SandboxTag
-	33, // 20: modal.client.SandboxListResponse.sandboxes:type_name -> modal.client.SandboxInfo
-	36, // 21: modal.client.SandboxTagsSetRequest.tags:type_name -> modal.client.SandboxTag
-	16, // 22: modal.client.SandboxTerminateResponse.existing_result:type_name -> modal.client.GenericResult
-	16, // 23: modal.client.SandboxWaitResponse.result:type_name -> modal.client.GenericResult
-	16, // 24: modal.client.TaskInfo.result:type_name -> modal.client.GenericResult
-	7,  // 25: modal.client.ModalClient.AppGetOrCreate:input_type -> modal.client.AppGetOrCreateRequest
-	43, // 26: modal.client.ModalClient.ClientHello:input_type -> google.protobuf.Empty
-	12, // 27: modal.client.ModalClient.ContainerExec:input_type -> modal.client.ContainerExecRequest
-	10, // 28: modal.client.ModalClient.ContainerExecGetOutput:input_type -> modal.client.ContainerExecGetOutputRequest
-	11, // 29: modal.client.ModalClient.ContainerExecPutInput:input_type -> modal.client.ContainerExecPutInputRequest
-	14, // 30: modal.client.ModalClient.ContainerExecWait:input_type -> modal.client.ContainerExecWaitRequest
-	18, // 31: modal.client.ModalClient.ImageGetOrCreate:input_type -> modal.client.ImageGetOrCreateRequest
-	20, // 32: modal.client.ModalClient.ImageJoinStreaming:input_type -> modal.client.ImageJoinStreamingRequest
-	29, // 33: modal.client.ModalClient.SandboxCreate:input_type -> modal.client.SandboxCreateRequest
-	31, // 34: modal.client.ModalClient.SandboxGetTaskId:input_type -> modal.client.SandboxGetTaskIdRequest
-	34, // 35: modal.client.ModalClient.SandboxList:input_type -> modal.client.SandboxListRequest
-	37, // 36: modal.client.ModalClient.SandboxTagsSet:input_type -> modal.client.SandboxTagsSetRequest
-	38, // 37: modal.client.ModalClient.SandboxTerminate:input_type -> modal.client.SandboxTerminateRequest
-	40, // 38: modal.client.ModalClient.SandboxWait:input_type -> modal.client.SandboxWaitRequest
-	8,  // 39: modal.client.ModalClient.AppGetOrCreate:output_type -> modal.client.AppGetOrCreateResponse
-	9,  // 40: modal.client.ModalClient.ClientHello:output_type -> modal.client.ClientHelloResponse
-	13, // 41: modal.client.ModalClient.ContainerExec:output_type -> modal.client.ContainerExecResponse
-	26, // 42: modal.client.ModalClient.ContainerExecGetOutput:output_type -> modal.client.RuntimeOutputBatch
-	43, // 43: modal.client.ModalClient.ContainerExecPutInput:output_type -> google.protobuf.Empty
-	15, // 44: modal.client.ModalClient.ContainerExecWait:output_type -> modal.client.ContainerExecWaitResponse
-	19, // 45: modal.client.ModalClient.ImageGetOrCreate:output_type -> modal.client.ImageGetOrCreateResponse
-	21, // 46: modal.client.ModalClient.ImageJoinStreaming:output_type -> modal.client.ImageJoinStreamingResponse
-	30, // 47: modal.client.ModalClient.SandboxCreate:output_type -> modal.client.SandboxCreateResponse
-	32, // 48: modal.client.ModalClient.SandboxGetTaskId:output_type -> modal.client.SandboxGetTaskIdResponse
-	35, // 49: modal.client.ModalClient.SandboxList:output_type -> modal.client.SandboxListResponse
-	43, // 50: modal.client.ModalClient.SandboxTagsSet:output_type -> google.protobuf.Empty
-	39, // 51: modal.client.ModalClient.SandboxTerminate:output_type -> modal.client.SandboxTerminateResponse
-	41, // 52: modal.client.ModalClient.SandboxWait:output_type -> modal.client.SandboxWaitResponse
-	39, // [39:53] is the sub-list for method output_type
-	25, // [25:39] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	28, // 10: modal.client.ImageJoinStreamingResponse.task_logs:type_name -> modal.client.TaskLogs
+	4,  // 11: modal.client.ImageRegistryConfig.registry_auth_type:type_name -> modal.client.RegistryAuthType
+	6,  // 12: modal.client.NetworkAccess.network_access_type:type_name -> modal.client.NetworkAccess.NetworkAccessType
+	27, // 13: modal.client.RuntimeOutputBatch.items:type_name -> modal.client.RuntimeOutputMessage
+	2,  // 14: modal.client.RuntimeOutputMessage.file_descriptor:type_name -> modal.client.FileDescriptor
+	2,  // 15: modal.client.TaskLogs.file_descriptor:type_name -> modal.client.FileDescriptor
+	24, // 16: modal.client.Sandbox.resources:type_name -> modal.client.Resources
+	23, // 17: modal.client.Sandbox.network_access:type_name -> modal.client.NetworkAccess
+	29, // 18: modal.client.SandboxCreateRequest.definition:type_name -> modal.client.Sandbox
+	16, // 19: modal.client.SandboxGetTaskIdResponse.task_result:type_name -> modal.client.GenericResult
+	43, // 20: modal.client.SandboxInfo.task_info:type_name -> modal.client.TaskInfo
+	37, // 21: modal.client.SandboxListRequest.tags:type_name -> modal.client.SandboxTag
+	34, // 22: modal.client.SandboxListResponse.sandboxes:type_name -> modal.client.SandboxInfo
+	37, // 23: modal.client.SandboxTagsSetRequest.tags:type_name -> modal.client.SandboxTag
+	16, // 24: modal.client.SandboxTerminateResponse.existing_result:type_name -> modal.client.GenericResult
+	16, // 25: modal.client.SandboxWaitResponse.result:type_name -> modal.client.GenericResult
+	16, // 26: modal.client.TaskInfo.result:type_name -> modal.client.GenericResult
+	7,  // 27: modal.client.ModalClient.AppGetOrCreate:input_type -> modal.client.AppGetOrCreateRequest
+	44, // 28: modal.client.ModalClient.ClientHello:input_type -> google.protobuf.Empty
+	12, // 29: modal.client.ModalClient.ContainerExec:input_type -> modal.client.ContainerExecRequest
+	10, // 30: modal.client.ModalClient.ContainerExecGetOutput:input_type -> modal.client.ContainerExecGetOutputRequest
+	11, // 31: modal.client.ModalClient.ContainerExecPutInput:input_type -> modal.client.ContainerExecPutInputRequest
+	14, // 32: modal.client.ModalClient.ContainerExecWait:input_type -> modal.client.ContainerExecWaitRequest
+	18, // 33: modal.client.ModalClient.ImageGetOrCreate:input_type -> modal.client.ImageGetOrCreateRequest
+	20, // 34: modal.client.ModalClient.ImageJoinStreaming:input_type -> modal.client.ImageJoinStreamingRequest
+	30, // 35: modal.client.ModalClient.SandboxCreate:input_type -> modal.client.SandboxCreateRequest
+	32, // 36: modal.client.ModalClient.SandboxGetTaskId:input_type -> modal.client.SandboxGetTaskIdRequest
+	35, // 37: modal.client.ModalClient.SandboxList:input_type -> modal.client.SandboxListRequest
+	38, // 38: modal.client.ModalClient.SandboxTagsSet:input_type -> modal.client.SandboxTagsSetRequest
+	39, // 39: modal.client.ModalClient.SandboxTerminate:input_type -> modal.client.SandboxTerminateRequest
+	41, // 40: modal.client.ModalClient.SandboxWait:input_type -> modal.client.SandboxWaitRequest
+	8,  // 41: modal.client.ModalClient.AppGetOrCreate:output_type -> modal.client.AppGetOrCreateResponse
+	9,  // 42: modal.client.ModalClient.ClientHello:output_type -> modal.client.ClientHelloResponse
+	13, // 43: modal.client.ModalClient.ContainerExec:output_type -> modal.client.ContainerExecResponse
+	26, // 44: modal.client.ModalClient.ContainerExecGetOutput:output_type -> modal.client.RuntimeOutputBatch
+	44, // 45: modal.client.ModalClient.ContainerExecPutInput:output_type -> google.protobuf.Empty
+	15, // 46: modal.client.ModalClient.ContainerExecWait:output_type -> modal.client.ContainerExecWaitResponse
+	19, // 47: modal.client.ModalClient.ImageGetOrCreate:output_type -> modal.client.ImageGetOrCreateResponse
+	21, // 48: modal.client.ModalClient.ImageJoinStreaming:output_type -> modal.client.ImageJoinStreamingResponse
+	31, // 49: modal.client.ModalClient.SandboxCreate:output_type -> modal.client.SandboxCreateResponse
+	33, // 50: modal.client.ModalClient.SandboxGetTaskId:output_type -> modal.client.SandboxGetTaskIdResponse
+	36, // 51: modal.client.ModalClient.SandboxList:output_type -> modal.client.SandboxListResponse
+	44, // 52: modal.client.ModalClient.SandboxTagsSet:output_type -> google.protobuf.Empty
+	40, // 53: modal.client.ModalClient.SandboxTerminate:output_type -> modal.client.SandboxTerminateResponse
+	42, // 54: modal.client.ModalClient.SandboxWait:output_type -> modal.client.SandboxWaitResponse
+	41, // [41:55] is the sub-list for method output_type
+	27, // [27:41] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_modalpb_api_proto_init() }
@@ -2831,15 +2899,15 @@ func file_modalpb_api_proto_init() {
 	file_modalpb_api_proto_msgTypes[5].OneofWrappers = []any{}
 	file_modalpb_api_proto_msgTypes[8].OneofWrappers = []any{}
 	file_modalpb_api_proto_msgTypes[19].OneofWrappers = []any{}
-	file_modalpb_api_proto_msgTypes[24].OneofWrappers = []any{}
 	file_modalpb_api_proto_msgTypes[25].OneofWrappers = []any{}
+	file_modalpb_api_proto_msgTypes[26].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modalpb_api_proto_rawDesc), len(file_modalpb_api_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

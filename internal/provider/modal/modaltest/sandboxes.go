@@ -51,6 +51,9 @@ func (s *Server) appKnown(id string) bool {
 // image it has not built yet, so clients must join its build with ImageJoinStreaming.
 func (s *Server) ImageGetOrCreate(ctx context.Context, req *modalpb.ImageGetOrCreateRequest) (*modalpb.ImageGetOrCreateResponse, error) {
 	cmds := req.GetImage().GetDockerfileCommands()
+	if len(cmds) > 1 {
+		return s.buildImage(req.AppId, cmds)
+	}
 	if len(cmds) != 1 || !strings.HasPrefix(cmds[0], "FROM ") || strings.TrimSpace(cmds[0][5:]) == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "the fake builds only registry images (one FROM command), got %q", cmds)
 	}
@@ -79,6 +82,10 @@ func (s *Server) ImageGetOrCreate(ctx context.Context, req *modalpb.ImageGetOrCr
 func (s *Server) ImageJoinStreaming(req *modalpb.ImageJoinStreamingRequest, stream modalpb.ModalClient_ImageJoinStreamingServer) error {
 	s.mu.Lock()
 	im, ok := s.images[req.ImageId]
+	if ok && im.build != nil {
+		s.mu.Unlock()
+		return s.joinBuild(im.build, req, stream)
+	}
 	if ok {
 		im.built = true
 	}
@@ -122,7 +129,7 @@ func (s *Server) SandboxCreate(ctx context.Context, req *modalpb.SandboxCreateRe
 	sb := &sandbox{id: s.nextID("sb"), taskID: s.nextID("ta"), appID: req.AppId, env: req.EnvironmentName,
 		created: now(), tags: map[string]string{}, done: make(chan struct{})}
 	s.mu.Unlock()
-	box, err := cloudtest.NewBox(s.dir)
+	box, err := s.newBox(def.ImageId)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "new box: %v", err)
 	}

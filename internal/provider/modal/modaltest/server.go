@@ -41,6 +41,13 @@ type Server struct {
 	// MaxPoll, when set, cuts every long poll (output, exec wait) to at most this long,
 	// so tests see clients join streams again from their last batch. Set it before use.
 	MaxPoll time.Duration
+	// ImageSetup, when set, prepares the files of the base image of Dockerfile builds (FROM
+	// plus RUN lines; build.go), and ImagePath is the PATH their RUN lines get.
+	ImageSetup func(*cloudtest.Box) error
+	ImagePath  string
+	// ImageBinds are host directories every sandbox sees read-only (target → source), as
+	// if its image carried them (the engine CLIs, for end-to-end tests).
+	ImageBinds map[string]string
 
 	dir string
 	srv *grpc.Server
@@ -60,6 +67,7 @@ type Server struct {
 type image struct {
 	tag   string
 	built bool
+	build *imageBuild // images with RUN lines (build.go)
 }
 
 type sandbox struct {
