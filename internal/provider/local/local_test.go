@@ -275,6 +275,16 @@ func TestLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		proc.Wait()
+		// The killed bomb's processes count against pids.max until the kernel has reaped
+		// them; under load that outlasts Wait, and a new exec's clone would get EAGAIN.
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if pids, _ := sb.cg.procs(); len(pids) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the fork bomb's processes were never reaped")
+			}
+		}
 		mustSucceed(t, sb, "echo still usable", "still usable\n")
 	})
 
