@@ -44,7 +44,7 @@ func (s *Server) sendEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkToolResults(r, sess, evs); err != nil {
 		return err
 	}
-	if err := s.checkSystemMessages(sess, evs); err != nil { // system_message.go
+	if err := s.checkSystemMessages(r.Context(), sess, evs); err != nil { // system_message.go
 		return err
 	}
 	stored, err := s.runner().Send(r.Context(), id, s.storedEvents(evs), r.Header.Get("Idempotency-Key"))

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/hangar-dev/hangar"
@@ -81,16 +83,27 @@ func orList(list []string) string {
 
 // checkSystemMessages refuses a system.message for a session whose engine cannot take a
 // system turn. Engines missing from Config.EngineFeatures are not checked.
-func (s *Server) checkSystemMessages(sess *hangar.Session, evs []clientEvent) error {
-	f, ok := s.cfg.EngineFeatures[sess.Agent.Engine]
+func (s *Server) checkSystemMessages(ctx context.Context, sess *hangar.Session, evs []clientEvent) error {
+	i := slices.IndexFunc(evs, func(ev clientEvent) bool { return ev.Type == hangar.EventSystemMessage })
+	if i < 0 {
+		return nil
+	}
+	name := sess.Agent.Engine
+	if name != hangar.EngineScripted {
+		// Self-hosted sessions run Hangar's native loop whatever the agent names
+		// (runner/selfhosted.go), and native takes system turns.
+		env, err := s.store.GetEnvironment(ctx, sess.EnvironmentID)
+		if err != nil && !hangar.IsKind(err, hangar.KindNotFound) {
+			return err
+		}
+		if env != nil && env.Config.Type == "self_hosted" {
+			name = hangar.EngineNative
+		}
+	}
+	f, ok := s.cfg.EngineFeatures[name]
 	if !ok || f.SystemMessages {
 		return nil
 	}
-	for i, ev := range evs {
-		if ev.Type == hangar.EventSystemMessage {
-			return invalidf("events[%d]: engine %q cannot take system.message events (mid-conversation system turns); %s", i, sess.Agent.Engine,
-				s.enginesWith(func(f EngineFeatures) bool { return f.SystemMessages }))
-		}
-	}
-	return nil
+	return invalidf("events[%d]: engine %q cannot take system.message events (mid-conversation system turns); %s", i, name,
+		s.enginesWith(func(f EngineFeatures) bool { return f.SystemMessages }))
 }

@@ -61,6 +61,7 @@ func TestSendSystemMessageEngine(t *testing.T) {
 	e := newSessionEnv(t, func(c *Config) {
 		c.EngineFeatures = map[string]EngineFeatures{
 			hangar.EngineScripted: {SystemMessages: true},
+			hangar.EngineNative:   {SystemMessages: true},
 			hangar.EngineCodex:    {},
 		}
 	})
@@ -96,4 +97,21 @@ func TestSendSystemMessageEngine(t *testing.T) {
 	if len(page.Data) != 0 {
 		t.Errorf("%d events stored after a refused request", len(page.Data))
 	}
+	// On a self_hosted environment the native loop runs the session whatever the agent
+	// names, and native takes system turns.
+	now := e.clock()
+	selfHosted := &hangar.Environment{Type: "environment", ID: e.srv.newID(hangar.PrefixEnvironment), Name: "workers",
+		Config: hangar.EnvironmentConfig{Type: "self_hosted"}, Metadata: map[string]string{}, CreatedAt: now, UpdatedAt: now}
+	if err := e.store.CreateEnvironment(e.ctx(), selfHosted); err != nil {
+		t.Fatal(err)
+	}
+	a := e.agent("a-codex-self-hosted", 1)
+	if _, err := e.store.UpdateAgent(e.ctx(), a.ID, e.clock(), func(a *hangar.Agent) error {
+		a.Engine = hangar.EngineCodex
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sh := e.session(`{"agent":"` + a.ID + `","environment_id":"` + selfHosted.ID + `"}`).ID
+	apiOK(t, e.srv, "POST", "/v1/sessions/"+sh+"/events", body, nil)
 }
