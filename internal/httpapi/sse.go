@@ -62,6 +62,18 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, id, thread strin
 		return hangar.Errorf(hangar.KindUnavailable, "event streaming is not configured")
 	}
 	ctx := r.Context()
+	if !resume {
+		// A stream without a resume point starts after the session's last stored event.
+		// Live events alone would not do: on PostgreSQL the hub hears of stored events
+		// through the listener, which may deliver events stored before this request
+		// after the subscription (an old session.status_idle would end a client's wait
+		// at once). Reading the position before subscribing and replaying from it loses
+		// nothing stored in between.
+		if after, err = s.lastSeq(ctx, id, thread); err != nil {
+			return err
+		}
+		resume = true
+	}
 	// Subscribe first, then check the session: a session deleted in between is reported
 	// as not found instead of leaving a stream that never ends.
 	live, cancel := s.subscribe(id, deltas) // sse_deltas.go
@@ -172,6 +184,16 @@ func (s *Server) replay(ctx context.Context, sw *sseWriter, sessionID, thread st
 			return nil
 		}
 	}
+}
+
+// lastSeq returns the Seq of the last stored event in the stream's view (the session's, or
+// one thread's; 0 when it has none). Later events of other views are filtered live.
+func (s *Server) lastSeq(ctx context.Context, sessionID, thread string) (int64, error) {
+	evs, _, err := s.store.ListEvents(ctx, sessionID, hangar.EventFilter{Thread: thread, Page: hangar.Page{Limit: 1, Desc: true}})
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	return evs[0].Seq, nil
 }
 
 // lastEventID reads the resume point: the Last-Event-ID header, else the last_event_id

@@ -792,3 +792,30 @@ func TestSSEStreamHTTP2(t *testing.T) {
 		t.Errorf("frames (-want +got):\n%s", diff)
 	}
 }
+
+// TestSSELateDeliveryOfOldEvents: on PostgreSQL the hub hears of stored events through the
+// listener, which may deliver an event stored before a stream was opened after the stream
+// subscribed. A stream without a resume point must not show it (an old
+// session.status_idle would end a client's wait at once); events stored later still come.
+func TestSSELateDeliveryOfOldEvents(t *testing.T) {
+	t.Parallel()
+	e := newSSEEnv(t)
+	e.send("before")
+	old, _, err := e.store.ListEvents(e.ctx(), e.id, hangar.EventFilter{})
+	if err != nil || len(old) != 4 {
+		t.Fatalf("stored events: %d, %v", len(old), err)
+	}
+	var once sync.Once
+	e.hub.setOnSubscribe(func(string) {
+		once.Do(func() {
+			for i := range old {
+				e.hub.Publish(old[i]) // the listener catching up
+			}
+		})
+	})
+	s := openStream(t, e.ts, e.id, "", nil)
+	e.send("after")
+	if diff := cmp.Diff(seqs(5, 8), frameIDs(s.nextN(4))); diff != "" {
+		t.Errorf("ids (-want +got):\n%s", diff)
+	}
+}
