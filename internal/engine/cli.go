@@ -3,7 +3,6 @@ package engine
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -196,18 +195,10 @@ func (r *cliRun) main(ctx context.Context) {
 			}
 		}
 	}
-	switch {
-	case r.interrupted():
-		r.err = nil
-	case ctx.Err() != nil:
-		r.err = ctx.Err()
-	case r.t.Err() != nil:
-		r.err = r.t.Err()
-	case werr != nil:
-		r.err = fmt.Errorf("%s: wait: %w", r.opts.Name, werr)
-	case !done:
-		r.err = r.opts.OnExit(code, stderr.String())
-	}
+	r.err = Ending{
+		Name: r.opts.Name, Interrupted: r.interrupted(), Ctx: ctx.Err(), Translate: r.t.Err(), Wait: werr, Finished: done,
+		Exit: func() error { return r.opts.OnExit(code, stderr.String()) },
+	}.Err()
 }
 
 func truncate(b []byte, n int) string {

@@ -628,22 +628,10 @@ func (r *run) main(ctx context.Context) {
 			}
 		}
 	}
-	switch {
-	case r.interrupted():
-		r.err = nil
-	case ctx.Err() != nil:
-		r.err = ctx.Err()
-	case t.Err() != nil:
-		r.err = t.Err()
-	case werr != nil:
-		r.err = fmt.Errorf("claude: wait: %w", werr)
-	case t.Result() == nil:
-		msg := fmt.Sprintf("claude exited with code %d before finishing the turn", code)
-		if s := strings.TrimSpace(stderr.String()); s != "" {
-			msg += ": " + s
-		}
-		r.err = &engine.Error{Type: "unknown_error", Message: msg}
-	}
+	r.err = engine.Ending{
+		Name: "claude", Interrupted: r.interrupted(), Ctx: ctx.Err(), Translate: engine.ErrOf(t.Err()), Wait: werr, Finished: t.Result() != nil,
+		Exit: func() error { return engine.ExitedEarly("claude", code, strings.TrimSpace(stderr.String())) },
+	}.Err()
 }
 
 func truncate(b []byte, n int) string {

@@ -3,7 +3,6 @@ package factory
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -203,22 +202,10 @@ func (r *run) main(ctx context.Context) {
 			}
 		}
 	}
-	switch {
-	case r.interrupted():
-		r.err = nil
-	case ctx.Err() != nil:
-		r.err = ctx.Err()
-	case t.Err() != nil:
-		r.err = t.Err()
-	case werr != nil:
-		r.err = fmt.Errorf("factory: wait: %w", werr)
-	case t.Completion() == nil:
-		msg := fmt.Sprintf("droid exited with code %d before finishing the turn", code)
-		if s := strings.TrimSpace(stderr.String()); s != "" {
-			msg += ": " + s
-		}
-		r.err = &engine.Error{Type: "unknown_error", Message: msg}
-	}
+	r.err = engine.Ending{
+		Name: "factory", Interrupted: r.interrupted(), Ctx: ctx.Err(), Translate: engine.ErrOf(t.Err()), Wait: werr, Finished: t.Completion() != nil,
+		Exit: func() error { return engine.ExitedEarly("droid", code, strings.TrimSpace(stderr.String())) },
+	}.Err()
 }
 
 var _ engine.Run = (*run)(nil)

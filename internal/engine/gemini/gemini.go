@@ -284,11 +284,7 @@ func (e *Engine) Start(ctx context.Context, sb provider.Sandbox, spec engine.Spe
 		Logger: logger,
 		Done:   func(int) bool { return t.Result() != nil },
 		OnExit: func(code int, stderr string) error {
-			msg := fmt.Sprintf("gemini exited with code %d before finishing the turn", code)
-			if s := lastLines(stderr, 5); s != "" {
-				msg += ": " + s
-			}
-			return &engine.Error{Type: "unknown_error", Message: msg}
+			return engine.ExitedEarly("gemini", code, lastLines(stderr, 5))
 		},
 	}), nil
 }

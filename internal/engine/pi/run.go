@@ -245,22 +245,10 @@ func (r *run) main(ctx context.Context) {
 			}
 		}
 	}
-	switch {
-	case r.interrupted():
-		r.err = nil
-	case ctx.Err() != nil:
-		r.err = ctx.Err()
-	case t.Err() != nil:
-		r.err = t.Err()
-	case werr != nil:
-		r.err = fmt.Errorf("pi: wait: %w", werr)
-	case !t.Ended():
-		msg := fmt.Sprintf("pi exited with code %d before finishing the turn", code)
-		if s := lastLines(stderr.String(), 5); s != "" {
-			msg += ": " + s
-		}
-		r.err = &engine.Error{Type: "unknown_error", Message: msg}
-	}
+	r.err = engine.Ending{
+		Name: "pi", Interrupted: r.interrupted(), Ctx: ctx.Err(), Translate: engine.ErrOf(t.Err()), Wait: werr, Finished: t.Ended(),
+		Exit: func() error { return engine.ExitedEarly("pi", code, lastLines(stderr.String(), 5)) },
+	}.Err()
 }
 
 // putFile writes a file of the sandbox, through a shell when the sandbox cannot write
