@@ -415,3 +415,29 @@ func TestThreadChildMCPServers(t *testing.T) {
 		t.Errorf("MCP servers %q, want %q", got, want)
 	}
 }
+
+// TestThreadHostEngineChildGetsEgress: a child agent on an engine that runs in the server
+// (HostModel: native) gets the session's egress attachment as its HostEgress, as the
+// coordinator does, so its MCP calls go through the proxy that injects vault credentials.
+func TestThreadHostEngineChildGetsEgress(t *testing.T) {
+	t.Parallel()
+	fake := &enginetest.Scripted{Caps: engine.Capabilities{CustomTools: true, HostModel: true}, Runs: []enginetest.Script{
+		{Events: []engine.Event{delegateEvent("tu_1", "work"), message("after")}},
+		{Events: []engine.Event{message("child done")}},
+	}}
+	e := newEnv(t, withFake(fake))
+	e.startWithEgress(&fakeEgress{}, e.mem)
+	helper := e.fakeAgentIn("Helper")
+	id := e.coordinatorSessionOn("fake", nil, helper)
+	e.turn(id, "go")
+	specs := fake.Specs()
+	if len(specs) != 2 {
+		t.Fatalf("%d runs, want the coordinator's and the child's", len(specs))
+	}
+	want := "http://127.0.0.1:5555"
+	for i, who := range []string{"coordinator", "child"} {
+		if got := specs[i].HostEgress.ModelBaseURL; got != want || specs[i].HostEgress.Token == "" {
+			t.Errorf("%s HostEgress = %+v, want %s with the session token", who, specs[i].HostEgress, want)
+		}
+	}
+}

@@ -303,6 +303,16 @@ func (r *Runner) childRun(ctx context.Context, st *session, ts *threadSet, c *ch
 		Session: &child, Message: msg, Content: contentJSON, Turn: turns, Resume: resume,
 		WorkDir: r.cfg.WorkDir, HomeDir: home, Egress: egress,
 	}
+	// An engine that runs in the server (native) gets the model credential and the
+	// egress attachment as the coordinator does (selfhosted.go, host_egress.go).
+	if err := r.hostModelSpec(ctx, &child, eng, &spec); err != nil {
+		out.err = err
+		return out
+	}
+	if err := r.hostEgress(ctx, st, &child, eng, &spec); err != nil {
+		out.err = err
+		return out
+	}
 	for attempt := 0; ; attempt++ {
 		hung := r.childAttempt(ctx, st, c, eng, sb, spec, &out)
 		if !hung || out.interrupted || ctx.Err() != nil {
