@@ -23,6 +23,15 @@ func TestListenerPreviewsAcrossInstances(t *testing.T) {
 	previewsA, c3 := a.l.SubscribePreviews(s.ID, []string{hangar.EventAgentMessage})
 	defer c3()
 
+	// A stored event first: once every subscription has it, both instances are listening
+	// for the session (unstored frames published earlier would have no catch-up).
+	first := appendEvents(t, a, s.ID, 1)
+	for what, ch := range map[string]<-chan *hangar.Event{"plain": plainB, "instance A": previewsA, "instance B": previewsB} {
+		if ev := recv(t, what, ch); ev.Seq != first[0].Seq {
+			t.Fatalf("%s: got %s (seq %d), want the stored event", what, ev.Type, ev.Seq)
+		}
+	}
+
 	const body = `{"type":"event_delta","event_id":"sevt_1","delta":{"type":"content_delta","index":0,"content":{"type":"text","text":"hé"}}}`
 	a.l.Publish(hangar.Event{SessionID: s.ID, Type: hangar.EventDelta, Body: []byte(body), Wire: []byte(body)})
 	for what, ch := range map[string]<-chan *hangar.Event{"instance A": previewsA, "instance B": previewsB} {
