@@ -91,7 +91,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, id, thread strin
 	last := int64(0)
 	if resume {
 		last = after
-		if err := s.replay(ctx, sw, id, thread, &last); err != nil {
+		err := s.replay(ctx, sw, id, thread, &last)
+		if hangar.IsKind(err, hangar.KindNotFound) {
+			err = nil // deleted since the subscription: session.deleted comes live
+		}
+		if err != nil {
 			if !errors.Is(err, errClientGone) {
 				s.log.ErrorContext(ctx, "replay events", "session_id", id, "request_id", w.Header().Get("request-id"), "err", err)
 				sw.fail(err)

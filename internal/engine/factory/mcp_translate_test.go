@@ -3,6 +3,7 @@ package factory
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -60,5 +61,26 @@ func TestMCPToolName(t *testing.T) {
 		if s != tt.server || tool != tt.tool || ok != tt.ok {
 			t.Errorf("mcpToolName(%q) = %q %q %v, want %q %q %v", tt.name, s, tool, ok, tt.server, tt.tool, tt.ok)
 		}
+	}
+}
+
+// TestMCPSettledAfterProbe: droid's second mcp_status_changed says "connected", but its
+// tools are searchable only after the third, which adds requiresAuth (the probe after
+// tools/list); a message sent between the two made ToolSearch miss the tool under load.
+func TestMCPSettledAfterProbe(t *testing.T) {
+	tr := &Translator{MCPServers: []string{"docs"}}
+	var seen int
+	for _, line := range enginetest.TranscriptLines(t, "mcp_tool.jsonl") {
+		if !strings.Contains(string(line), `"mcp_status_changed"`) {
+			continue
+		}
+		tr.Line(line)
+		seen++
+		if want := seen == 3; tr.MCPSettled() != want {
+			t.Errorf("after mcp_status_changed #%d: MCPSettled = %v, want %v", seen, tr.MCPSettled(), want)
+		}
+	}
+	if seen != 3 {
+		t.Fatalf("%d mcp_status_changed lines in the transcript, want 3", seen)
 	}
 }

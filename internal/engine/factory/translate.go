@@ -95,6 +95,12 @@ type notification struct {
 	Content   json.RawMessage `json:"content"`
 	IsError   bool            `json:"isError"`
 	// mcp_status_changed
+	Servers []struct {
+		Status string `json:"status"`
+		// RequiresAuth appears once droid has probed a connected server (after its
+		// tools/list): only then are its tools found by ToolSearch.
+		RequiresAuth *bool `json:"requiresAuth"`
+	} `json:"servers"`
 	Summary *struct {
 		Total      int `json:"total"`
 		Connecting int `json:"connecting"`
@@ -302,7 +308,13 @@ func (t *Translator) notification(raw json.RawMessage, b []byte) []engine.Event 
 	switch n.Type {
 	case "mcp_status_changed":
 		if n.Summary != nil && n.Summary.Total > 0 && n.Summary.Connecting == 0 {
-			t.mcpSettled = true
+			probed := true
+			for _, sv := range n.Servers {
+				if sv.Status == "connected" && sv.RequiresAuth == nil {
+					probed = false // its tools may not be searchable yet
+				}
+			}
+			t.mcpSettled = probed
 		}
 		return nil
 	case "create_message":
